@@ -1,0 +1,54 @@
+# gradbook: `make book` builds the HTML book, `make test` runs every test. Both set up .venv first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.gradbook-installed
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export MPLBACKEND ?= Agg
+export PYDEVD_DISABLE_FILE_VALIDATION = 1
+
+.PHONY: help setup vendor book test test-unit test-notebooks test-browser lab bench clean
+
+help:
+	@echo "make book   - set up .venv and build the HTML book into _build/html"
+	@echo "make test   - set up .venv and run unit, notebook (nbval) and browser tests, building the book"
+	@echo "make lab    - open the chapters in JupyterLab"
+	@echo "make bench  - time chapter execution and slider updates"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
+	@# Keep TensorFlow's C++ log lines out of stored notebook outputs (see shared notes).
+	mkdir -p $(VENV)/etc/ipython
+	echo "c.IPKernelApp.capture_fd_output = False" > $(VENV)/etc/ipython/ipython_kernel_config.py
+	touch $(STAMP)
+
+vendor: $(STAMP)
+	$(BIN)/python tools/vendor_assets.py _vendor
+
+book: setup vendor
+	$(BIN)/jupyter-book build . --builder html -W --keep-going
+	@echo "Open _build/html/index.html"
+
+test-unit: setup
+	$(BIN)/python -m pytest tests --ignore=tests/browser
+
+test-notebooks: setup
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider chapters
+
+test-browser: setup
+	$(BIN)/python -m pytest tests/browser
+
+test: test-unit test-notebooks book test-browser
+
+lab: setup
+	$(BIN)/jupyter lab chapters
+
+bench: setup
+	$(BIN)/python benchmarks/chapter_timing.py
+
+clean:
+	rm -rf _build _vendor

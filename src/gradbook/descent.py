@@ -1,0 +1,413 @@
+"""Gradient descent and its relatives on small, fully known problems, in NumPy.
+
+Two kinds of problem, small enough that every step can be drawn:
+
+* 2-D surfaces (:class:`Quadratic`, :class:`Rosenbrock`) with exact gradients and Hessians, for
+  watching a trajectory converge, oscillate or diverge;
+* :class:`SoftmaxRegression` on a real dataset, for comparing full-batch, mini-batch and
+  stochastic gradient descent.
+
+The update rules in :func:`descend` are written out term by term; the book's tests check
+momentum and Adam against Keras's own optimizers step for step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+__all__ = [
+    "OPTIMIZERS",
+    "Quadratic",
+    "Rosenbrock",
+    "SoftmaxRegression",
+    "Surface",
+    "Trajectory",
+    "descend",
+    "divergence_threshold",
+    "minibatch_descent",
+]
+
+#: Optimizers :func:`descend` knows.
+OPTIMIZERS: tuple[str, ...] = ("gd", "momentum", "adam")
+
+# An iterate this far from the origin has left every surface in the book for good.
+_ESCAPE = 1e8
+
+
+class Surface(Protocol):
+    """A differentiable function of a 2-vector."""
+
+    name: str
+
+    def value(self, p: np.ndarray) -> np.ndarray: ...
+
+    def gradient(self, p: np.ndarray) -> np.ndarray: ...
+
+    def hessian(self, p: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Quadratic:
+    r"""The quadratic bowl :math:`f(p) = \tfrac12 p^\top A p` with a symmetric positive definite A.
+
+    Parameters
+    ----------
+    curvatures : tuple of float, default (1.0, 10.0)
+        The eigenvalues of A (the curvature along each principal axis).
+    angle : float, default 0.0
+        Rotation of the principal axes, in radians.
+    """
+
+    curvatures: tuple[float, float] = (1.0, 10.0)
+    angle: float = 0.0
+    name: str = field(default="quadratic", init=False)
+
+    def __post_init__(self) -> None:
+        if len(self.curvatures) != 2 or min(self.curvatures) <= 0:
+            raise ValueError(
+                f"curvatures must be two positive numbers (the eigenvalues of A), "
+                f"got {self.curvatures!r}."
+            )
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The matrix A."""
+        c, s = np.cos(self.angle), np.sin(self.angle)
+        rotation = np.array([[c, -s], [s, c]])
+        return rotation @ np.diag(self.curvatures) @ rotation.T
+
+    @property
+    def smoothness(self) -> float:
+        """L, the largest eigenvalue of A: the gradient is L-Lipschitz."""
+        return float(np.linalg.eigvalsh(self.matrix).max())
+
+    @property
+    def minimum(self) -> np.ndarray:
+        return np.zeros(2)
+
+    def value(self, p: np.ndarray) -> np.ndarray:
+        p = np.asarray(p, dtype=float)
+        return 0.5 * np.einsum("...i,ij,...j->...", p, self.matrix, p)
+
+    def gradient(self, p: np.ndarray) -> np.ndarray:
+        return np.asarray(p, dtype=float) @ self.matrix.T
+
+    def hessian(self, p: np.ndarray) -> np.ndarray:
+        return self.matrix
+
+
+@dataclass(frozen=True)
+class Rosenbrock:
+    r"""Rosenbrock's banana valley :math:`f(x, y) = (a - x)^2 + b (y - x^2)^2`, minimum at (a, a²)."""
+
+    a: float = 1.0
+    b: float = 100.0
+    name: str = field(default="rosenbrock", init=False)
+
+    @property
+    def minimum(self) -> np.ndarray:
+        return np.array([self.a, self.a**2])
+
+    def value(self, p: np.ndarray) -> np.ndarray:
+        p = np.asarray(p, dtype=float)
+        x, y = p[..., 0], p[..., 1]
+        return (self.a - x) ** 2 + self.b * (y - x**2) ** 2
+
+    def gradient(self, p: np.ndarray) -> np.ndarray:
+        p = np.asarray(p, dtype=float)
+        x, y = p[..., 0], p[..., 1]
+        dx = -2 * (self.a - x) - 4 * self.b * x * (y - x**2)
+        dy = 2 * self.b * (y - x**2)
+        return np.stack([dx, dy], axis=-1)
+
+    def hessian(self, p: np.ndarray) -> np.ndarray:
+        x, y = np.asarray(p, dtype=float)
+        return np.array(
+            [[2 - 4 * self.b * (y - x**2) + 8 * self.b * x**2, -4 * self.b * x],
+             [-4 * self.b * x, 2 * self.b]]
+        )
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """The iterates of one optimisation run.
+
+    Attributes
+    ----------
+    points : numpy.ndarray
+        Shape ``(k + 1, 2)``: the start and every iterate, up to divergence if it happened.
+    losses : numpy.ndarray
+        The surface's value at each point.
+    diverged_at : int or None
+        The step at which the iterate left every bounded region (or became NaN); ``None`` when
+        the run stayed finite for all its steps.
+    """
+
+    points: np.ndarray
+    losses: np.ndarray
+    diverged_at: int | None
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_at is not None
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.losses[-1])
+
+    def verdict(self) -> str:
+        """What the run did, in words: diverged, diverging, oscillating or converging.
+
+        "Oscillating" means that most consecutive steps point in opposite directions.
+        """
+        if self.diverged:
+            return f"diverged at step {self.diverged_at}"
+        if self.final_loss > self.losses[0]:
+            return f"diverging: loss {self.losses[0]:.3g} -> {self.final_loss:.3g}"
+        steps = np.diff(self.points, axis=0)
+        flips = np.mean(np.sum(steps[1:] * steps[:-1], axis=1) < 0) if len(steps) > 1 else 0.0
+        kind = "oscillating" if flips > 0.5 else "converging"
+        return f"{kind}: loss {self.losses[0]:.3g} -> {self.final_loss:.2g}"
+
+    def every(self, k: int) -> "Trajectory":
+        """Every ``k``-th point (the last one always kept), for lighter plots."""
+        idx = np.unique(np.r_[np.arange(0, len(self.points), k), len(self.points) - 1])
+        return Trajectory(self.points[idx], self.losses[idx], self.diverged_at)
+
+
+def _check_positive(label: str, value: float) -> float:
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{label} must be a positive number, got {value!r}.")
+    return value
+
+
+def descend(
+    surface: Surface,
+    start,
+    *,
+    lr: float,
+    steps: int = 100,
+    optimizer: str = "gd",
+    momentum: float = 0.9,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+) -> Trajectory:
+    r"""Minimise a 2-D surface from ``start`` and record every iterate.
+
+    ``"gd"``: :math:`p_{t+1} = p_t - \eta \nabla f(p_t)`.
+
+    ``"momentum"`` (heavy ball, as Keras's ``SGD(momentum=...)``):
+    :math:`v_{t+1} = \mu v_t - \eta \nabla f(p_t)`, :math:`p_{t+1} = p_t + v_{t+1}`.
+
+    ``"adam"`` (Kingma & Ba, 2015, with Keras's placement of epsilon):
+    :math:`m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t`, :math:`v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2`,
+    :math:`p_t = p_{t-1} - \eta \frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t} \frac{m_t}{\sqrt{v_t} + \epsilon}`.
+
+    Parameters
+    ----------
+    surface : Surface
+    start : array-like of shape (2,)
+    lr : float
+        The learning rate (step size) :math:`\eta`, positive.
+    steps : int, default 100
+    optimizer : {"gd", "momentum", "adam"}
+    momentum, beta_1, beta_2, epsilon : float
+        The optimizers' other hyper-parameters, with Keras's defaults.
+
+    Returns
+    -------
+    Trajectory
+        A run that diverges stops there, with ``diverged_at`` set; it never returns NaN points.
+
+    Raises
+    ------
+    ValueError
+        For an unknown optimizer, a non-positive learning rate or step count, or a start that is
+        not a finite 2-vector.
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {optimizer!r}. Choose one of: {', '.join(OPTIMIZERS)}.")
+    lr = _check_positive("lr (the learning rate)", lr)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be a positive whole number, got {steps!r}.")
+    p = np.asarray(start, dtype=float)
+    if p.shape != (2,) or not np.all(np.isfinite(p)):
+        raise ValueError(f"start must be a finite point (x, y), got {start!r}.")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum!r}.")
+
+    points = [p.copy()]
+    velocity = np.zeros(2)
+    m = np.zeros(2)
+    v = np.zeros(2)
+    diverged_at = None
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(1, steps + 1):
+            g = surface.gradient(p)
+            if optimizer == "gd":
+                p = p - lr * g
+            elif optimizer == "momentum":
+                velocity = momentum * velocity - lr * g
+                p = p + velocity
+            else:
+                m = beta_1 * m + (1 - beta_1) * g
+                v = beta_2 * v + (1 - beta_2) * g * g
+                step_size = lr * np.sqrt(1 - beta_2**t) / (1 - beta_1**t)
+                p = p - step_size * m / (np.sqrt(v) + epsilon)
+            if not np.all(np.isfinite(p)) or np.abs(p).max() > _ESCAPE:
+                diverged_at = t
+                break
+            points.append(p.copy())
+    pts = np.array(points)
+    return Trajectory(points=pts, losses=surface.value(pts), diverged_at=diverged_at)
+
+
+def divergence_threshold(
+    surface: Surface,
+    start,
+    *,
+    steps: int = 200,
+    low: float = 1e-6,
+    high: float = 10.0,
+    tol: float = 1e-4,
+) -> float:
+    """Find by bisection the smallest learning rate at which plain GD stops converging.
+
+    A run "converges" when it did not diverge and its loss after ``steps`` steps is below both
+    its starting loss and its loss half-way through (so a slowly growing oscillation counts as
+    a failure even while it is still below the start). This is a measurement, made by running :func:`descend` many times, to be
+    held against a theoretical bound such as ``2 / L``.
+
+    Returns
+    -------
+    float
+        The threshold learning rate, to relative tolerance ``tol``.
+
+    Raises
+    ------
+    ValueError
+        If GD already fails at ``low`` or still converges at ``high``.
+    """
+
+    def converges(lr: float) -> bool:
+        run = descend(surface, start, lr=lr, steps=steps)
+        halfway = run.losses[len(run.losses) // 2]
+        return not run.diverged and run.final_loss < min(run.losses[0], halfway)
+
+    if not converges(low):
+        raise ValueError(f"GD does not converge even at lr={low}; lower `low`.")
+    if converges(high):
+        raise ValueError(f"GD still converges at lr={high}; raise `high`.")
+    while high / low > 1 + tol:
+        mid = np.sqrt(low * high)
+        if converges(mid):
+            low = mid
+        else:
+            high = mid
+    return float(np.sqrt(low * high))
+
+
+@dataclass(frozen=True)
+class SoftmaxRegression:
+    """Multinomial logistic regression: the loss and its gradient on any subset of examples.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Inputs, shape ``(n, ...)``; flattened to ``(n, d)`` and given a bias column.
+    y : numpy.ndarray
+        Integer labels in ``[0, num_classes)``.
+    num_classes : int
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    num_classes: int
+
+    def __post_init__(self) -> None:
+        if len(self.x) != len(self.y):
+            raise ValueError(f"x has {len(self.x)} examples but y has {len(self.y)}.")
+        if self.y.min() < 0 or self.y.max() >= self.num_classes:
+            raise ValueError(f"labels must lie in [0, {self.num_classes}), got {self.y.min()}..{self.y.max()}.")
+        flat = np.asarray(self.x, dtype=np.float64).reshape(len(self.x), -1)
+        object.__setattr__(self, "_design", np.hstack([flat, np.ones((len(flat), 1))]))
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Shape of the weight matrix (features + 1, classes)."""
+        return (self._design.shape[1], self.num_classes)
+
+    def _probabilities(self, w: np.ndarray, idx) -> np.ndarray:
+        logits = self._design[idx] @ w
+        logits -= logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def loss(self, w: np.ndarray, idx=slice(None)) -> float:
+        """Mean cross-entropy over the examples ``idx`` (all by default)."""
+        probs = self._probabilities(w, idx)
+        picked = probs[np.arange(len(probs)), self.y[idx]]
+        return float(-np.mean(np.log(np.maximum(picked, 1e-300))))
+
+    def gradient(self, w: np.ndarray, idx=slice(None)) -> np.ndarray:
+        """Gradient of :meth:`loss` with respect to ``w``: ``X^T (softmax(XW) - onehot(y)) / n``."""
+        probs = self._probabilities(w, idx)
+        probs[np.arange(len(probs)), self.y[idx]] -= 1.0
+        return self._design[idx].T @ probs / len(probs)
+
+    def accuracy(self, w: np.ndarray) -> float:
+        return float(np.mean(np.argmax(self._design @ w, axis=1) == self.y))
+
+
+def minibatch_descent(
+    problem: SoftmaxRegression,
+    *,
+    batch_size: int,
+    lr: float,
+    epochs: int,
+    seed: int = 0,
+    record_every: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradient descent on a :class:`SoftmaxRegression` with batches of ``batch_size`` examples.
+
+    ``batch_size = problem.n`` is full-batch gradient descent, ``1`` is stochastic gradient
+    descent, anything between is mini-batch. Each epoch visits every example once, in a fresh
+    random order.
+
+    Returns
+    -------
+    updates, examples_seen, losses : numpy.ndarray
+        Recorded every ``record_every`` updates: the update count, the number of examples whose
+        gradient has been computed so far, and the full-data loss at that point.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= problem.n:
+        raise ValueError(f"batch_size must be a whole number in [1, {problem.n}], got {batch_size!r}.")
+    lr = _check_positive("lr (the learning rate)", lr)
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"epochs must be a positive whole number, got {epochs!r}.")
+    rng = np.random.default_rng(seed)
+    w = np.zeros(problem.shape)
+    updates, seen, losses = [0], [0], [problem.loss(w)]
+    count = 0
+    examples = 0
+    for _ in range(epochs):
+        order = rng.permutation(problem.n)
+        for begin in range(0, problem.n, batch_size):
+            idx = order[begin : begin + batch_size]
+            w -= lr * problem.gradient(w, idx)
+            count += 1
+            examples += len(idx)
+            if count % record_every == 0:
+                updates.append(count)
+                seen.append(examples)
+                losses.append(problem.loss(w))
+    return np.array(updates), np.array(seen), np.array(losses)

@@ -1,0 +1,470 @@
+"""Explorations with two faces: live controls in JupyterLab, working controls in the static book.
+
+Every exploration in the book is one :class:`Explorer`: a ``draw`` function that turns one
+setting of the controls into a Plotly figure, the controls themselves (ipywidgets), and the grid
+of settings to precompute for readers without a kernel.
+
+* In JupyterLab, the cell shows the **live** face: the ipywidgets controls redraw the figure for
+  any setting, computed by the kernel.
+* In the built HTML book, the same output shows the **static** face: one Plotly figure holding a
+  precomputed trace set per grid setting, and a Plotly slider that switches between them with no
+  kernel and no network.
+
+Both faces come from one output bundle (``application/vnd.jupyter.widget-view+json`` for
+JupyterLab, ``text/html`` for the book), so a chapter writes each exploration once::
+
+    explorer = Explorer(
+        draw,                                     # draw(lr=...) -> plotly Figure
+        {"lr": learning_rate_slider(0.05)},
+        grid={"lr": [0.01, 0.05, 0.1, 0.2]},
+        title="Gradient descent on a quadratic",
+    )
+    explorer                                       # last line of the cell
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import itertools
+import json
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "ACTIVATIONS",
+    "Explorer",
+    "activation_dropdown",
+    "choice",
+    "depth_slider",
+    "learning_rate_slider",
+]
+
+#: Activation names the book's controls offer (Keras names).
+ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu")
+
+_PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+def learning_rate_slider(
+    value: float = 0.01,
+    *,
+    min: float = 1e-4,  # noqa: A002 - the ipywidgets name
+    max: float = 1.0,  # noqa: A002
+    description: str = "learning rate",
+    continuous_update: bool = True,
+):
+    """A learning-rate slider on a log scale (``ipywidgets.FloatLogSlider``).
+
+    Parameters
+    ----------
+    value, min, max : float
+        Positive numbers with ``min <= value <= max``.
+    continuous_update : bool
+        ``False`` for explorations that retrain, so they run once the slider is released.
+
+    Raises
+    ------
+    ValueError
+        If the bounds are not positive or ``value`` lies outside them.
+    """
+    import ipywidgets as w
+
+    if not (0 < min < max):
+        raise ValueError(f"Need 0 < min < max for a log-scale slider, got min={min}, max={max}.")
+    if not (min <= value <= max):
+        raise ValueError(f"value={value} lies outside [{min}, {max}].")
+    lo, hi = float(np.log10(min)), float(np.log10(max))
+    return w.FloatLogSlider(
+        value=value,
+        base=10,
+        min=lo,
+        max=hi,
+        step=(hi - lo) / 40,
+        description=description,
+        readout_format=".3g",
+        continuous_update=continuous_update,
+        style={"description_width": "initial"},
+    )
+
+
+def depth_slider(
+    value: int = 4,
+    *,
+    min: int = 1,  # noqa: A002
+    max: int = 50,  # noqa: A002
+    description: str = "depth",
+    continuous_update: bool = False,
+):
+    """A slider for the number of layers (``ipywidgets.IntSlider``).
+
+    Raises
+    ------
+    ValueError
+        If ``min < 1`` or ``value`` lies outside ``[min, max]``.
+    """
+    import ipywidgets as w
+
+    if min < 1 or max < min:
+        raise ValueError(f"Need 1 <= min <= max for a depth slider, got min={min}, max={max}.")
+    if not (min <= value <= max):
+        raise ValueError(f"value={value} lies outside [{min}, {max}].")
+    return w.IntSlider(
+        value=value,
+        min=min,
+        max=max,
+        description=description,
+        continuous_update=continuous_update,
+    )
+
+
+def activation_dropdown(value: str = "relu", *, options: Sequence[str] = ACTIVATIONS, description: str = "activation"):
+    """A dropdown of activation functions (``ipywidgets.Dropdown``).
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not one of ``options``.
+    """
+    import ipywidgets as w
+
+    if value not in options:
+        raise ValueError(f"Unknown activation {value!r}. Choose one of: {', '.join(options)}.")
+    return w.Dropdown(value=value, options=list(options), description=description)
+
+
+def choice(options: Sequence[Any], value: Any = None, *, description: str = ""):
+    """A dropdown over ``options`` (``ipywidgets.Dropdown``); ``value`` defaults to the first.
+
+    Raises
+    ------
+    ValueError
+        If ``options`` is empty or ``value`` is not one of them.
+    """
+    import ipywidgets as w
+
+    options = list(options)
+    if not options:
+        raise ValueError("A choice needs at least one option.")
+    if value is None:
+        value = options[0]
+    if value not in options:
+        raise ValueError(f"{value!r} is not an option; options: {', '.join(map(str, options))}.")
+    return w.Dropdown(options=options, value=value, description=description, style={"description_width": "initial"})
+
+
+def _allowed(control) -> str:
+    """Describe the values a control accepts."""
+    if hasattr(control, "options"):
+        labels = [str(o[0] if isinstance(o, tuple) else o) for o in control.options]
+        return "one of: " + ", ".join(labels)
+    if hasattr(control, "base"):
+        return f"a number in [{control.base ** control.min:.3g}, {control.base ** control.max:.3g}]"
+    if hasattr(control, "min"):
+        return f"a number in [{control.min}, {control.max}]"
+    return "any value"
+
+
+def _accepts(control, value) -> bool:
+    if hasattr(control, "options"):
+        values = [o[1] if isinstance(o, tuple) else o for o in control.options]
+        return value in values
+    if hasattr(control, "base"):
+        lo, hi = control.base ** control.min, control.base ** control.max
+    elif hasattr(control, "min"):
+        lo, hi = control.min, control.max
+    else:
+        return True
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.isfinite(v)) and lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)
+
+
+class Explorer:
+    """One exploration, shown live in JupyterLab and precomputed in the static book.
+
+    Parameters
+    ----------
+    draw : callable
+        ``draw(**setting) -> plotly.graph_objects.Figure``, one keyword per control. It should
+        set the figure's title (and axis ranges, annotations) for that setting.
+    controls : mapping of str to ipywidgets.ValueWidget
+        The controls, by the keyword ``draw`` receives. Their initial values are the first
+        setting shown.
+    grid : mapping of str to sequence, optional
+        The values of each control to precompute for the static face. Controls left out stay at
+        their initial value there. A dropdown's options are used when it is not named.
+    title : str
+        A heading shown above both faces.
+
+    Raises
+    ------
+    ValueError
+        If a grid names an unknown control or holds a value that control would not accept.
+    """
+
+    def __init__(
+        self,
+        draw: Callable[..., Any],
+        controls: Mapping[str, Any],
+        *,
+        grid: Mapping[str, Sequence[Any]] | None = None,
+        title: str = "",
+    ) -> None:
+        if not controls:
+            raise ValueError("An Explorer needs at least one control.")
+        self.draw = draw
+        self.controls = dict(controls)
+        self.title = title
+        grid = dict(grid or {})
+        unknown = set(grid) - set(self.controls)
+        if unknown:
+            raise ValueError(
+                f"grid names {sorted(unknown)}, which are not controls; controls: {sorted(self.controls)}."
+            )
+        for name, control in self.controls.items():
+            if name not in grid:
+                if hasattr(control, "options"):
+                    grid[name] = [o[1] if isinstance(o, tuple) else o for o in control.options]
+                else:
+                    grid[name] = [control.value]
+            for value in grid[name]:
+                self._check(name, value)
+        self.grid = grid
+        self._widget = None
+        self._output = None
+        self._status = None
+        self._static_html: str | None = None
+        self.last_update_seconds: float | None = None
+
+    # -- settings ---------------------------------------------------------------------------
+    def _check(self, name: str, value: Any) -> None:
+        control = self.controls[name]
+        if not _accepts(control, value):
+            raise ValueError(f"{name}={value!r} is out of range: {name} must be {_allowed(control)}.")
+
+    @property
+    def setting(self) -> dict[str, Any]:
+        """The controls' current values."""
+        return {name: c.value for name, c in self.controls.items()}
+
+    def figure(self, **setting: Any):
+        """Draw the figure for ``setting`` (missing keys take the controls' current values).
+
+        Raises
+        ------
+        ValueError
+            For an unknown control name or a value outside a control's range.
+        """
+        unknown = set(setting) - set(self.controls)
+        if unknown:
+            raise ValueError(f"Unknown control(s) {sorted(unknown)}; controls: {sorted(self.controls)}.")
+        full = {**self.setting, **setting}
+        for name, value in full.items():
+            self._check(name, value)
+        return self.draw(**full)
+
+    def settings(self) -> list[dict[str, Any]]:
+        """Every setting of the static grid, in slider order."""
+        names = list(self.controls)
+        return [dict(zip(names, combo)) for combo in itertools.product(*(self.grid[n] for n in names))]
+
+    # -- static face -------------------------------------------------------------------------
+    def static_figure(self):
+        """One Plotly figure with a slider over :meth:`settings`, working without a kernel.
+
+        Traces that are identical in every setting (a contour background, say) are stored once.
+        """
+        import plotly.graph_objects as go
+
+        settings = self.settings()
+        varying = [n for n in self.controls if len(self.grid[n]) > 1]
+        combined = go.Figure()
+        trace_keys: dict[str, int] = {}
+        members: list[list[int]] = []
+        relayouts: list[dict[str, Any]] = []
+        first_layout = None
+        for setting in settings:
+            fig = self.figure(**setting)
+            if first_layout is None:
+                first_layout = fig.layout
+            mine = []
+            for trace in fig.data:
+                key = trace.to_plotly_json().__repr__()
+                if key not in trace_keys:
+                    trace_keys[key] = len(combined.data)
+                    combined.add_trace(trace)
+                mine.append(trace_keys[key])
+            members.append(mine)
+            relayouts.append(_relayout_of(fig))
+        combined.update_layout(first_layout)
+        active = self._active_index(settings)
+        n_traces = len(combined.data)
+        for i, trace in enumerate(combined.data):
+            trace.visible = i in members[active]
+        steps = []
+        for setting, mine, relayout in zip(settings, members, relayouts):
+            mask = [i in mine for i in range(n_traces)]
+            label = ", ".join(_format_value(setting[n]) for n in varying) or "-"
+            steps.append({"method": "update", "label": label, "args": [{"visible": mask}, relayout]})
+        prefix = ", ".join(varying) + ": " if varying else ""
+        combined.update_layout(
+            sliders=[{
+                "active": active,
+                "steps": steps,
+                "currentvalue": {"prefix": prefix},
+                "pad": {"t": 60},
+            }],
+            **relayouts[active],
+        )
+        combined.update_layout(margin={"b": 140})
+        return combined
+
+    def _active_index(self, settings: list[dict[str, Any]]) -> int:
+        current = self.setting
+        for i, s in enumerate(settings):
+            if all(_same(s[n], current[n]) for n in s):
+                return i
+        return 0
+
+    def static_html(self) -> str:
+        """The static face as an HTML fragment (plotly.js is served by the book, not embedded)."""
+        if self._static_html is None:
+            import plotly.io as pio
+
+            fig = self.static_figure()
+            div_id = "gb-" + hashlib.sha1((self.title + repr(self.grid)).encode()).hexdigest()[:12]
+            body = pio.to_html(
+                fig,
+                full_html=False,
+                include_plotlyjs=False,
+                include_mathjax=False,
+                div_id=div_id,
+                config=_PLOTLY_CONFIG,
+            )
+            n = len(self.settings())
+            heading = f"<p class='gradbook-explorer-title'><strong>{html.escape(self.title)}</strong></p>" if self.title else ""
+            note = (
+                "<p class='gradbook-static-note'><em>Static version: precomputed for "
+                f"{n} setting{'s' if n != 1 else ''}; move the slider below the figure. "
+                "Run this notebook in JupyterLab for live controls that recompute any setting.</em></p>"
+            )
+            self._static_html = f"<div class='gradbook-explorer'>{heading}{note}{body}</div>"
+        return self._static_html
+
+    # -- live face ---------------------------------------------------------------------------
+    def widget(self):
+        """The live face: the controls, a status line and the figure (built once)."""
+        if self._widget is None:
+            import ipywidgets as w
+
+            self._output = w.Output()
+            self._status = w.HTML()
+            header = []
+            if self.title:
+                header.append(w.HTML(f"<strong>{html.escape(self.title)}</strong>"))
+            header.append(w.HTML("<em>Live version: the kernel recomputes the figure for every setting.</em>"))
+            controls = list(self.controls.values())
+            for control in controls:
+                control.observe(lambda _change: self._redraw(), names="value")
+            self._widget = w.VBox([*header, w.HBox(controls, layout={"flex_flow": "row wrap"}), self._status, self._output])
+            self._redraw()
+        return self._widget
+
+    def update(self, **setting: Any) -> float:
+        """Move the controls to ``setting`` and redraw once; return the seconds it took.
+
+        Raises
+        ------
+        ValueError
+            For an unknown control or a value out of its range (the controls stay unchanged).
+        """
+        unknown = set(setting) - set(self.controls)
+        if unknown:
+            raise ValueError(f"Unknown control(s) {sorted(unknown)}; controls: {sorted(self.controls)}.")
+        for name, value in setting.items():
+            self._check(name, value)
+        self.widget()
+        self._updating = True
+        try:
+            for name, value in setting.items():
+                self.controls[name].value = value
+        finally:
+            self._updating = False
+        return self._redraw()
+
+    def _redraw(self) -> float:
+        if getattr(self, "_updating", False):
+            return 0.0
+        from IPython.display import display
+
+        start = time.perf_counter()
+        self._status.value = "<span style='color:#777'>computing...</span>"
+        try:
+            fig = self.figure()
+            bundle = _plotly_bundle(fig)
+            message = None
+        except (ValueError, ArithmeticError, RuntimeError) as err:
+            bundle = None
+            message = str(err)
+        with self._output:
+            self._output.clear_output(wait=True)
+            if bundle is not None:
+                display(bundle, raw=True)
+        seconds = time.perf_counter() - start
+        if message is None:
+            self._status.value = f"<span style='color:#777'>updated in {seconds:.2f} s</span>"
+        else:
+            self._status.value = f"<span style='color:#D55E00'><strong>Cannot draw this setting:</strong> {html.escape(message)}</span>"
+        self.last_update_seconds = seconds
+        return seconds
+
+    # -- display -----------------------------------------------------------------------------
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
+        bundle = dict(self.widget()._repr_mimebundle_())
+        bundle["text/html"] = self.static_html()
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+    def __repr__(self) -> str:
+        return f"Explorer({self.title!r}, controls={list(self.controls)}, {len(self.settings())} precomputed settings)"
+
+
+def _plotly_bundle(fig) -> dict[str, Any]:
+    """A display bundle JupyterLab renders natively, without embedding plotly.js."""
+    import plotly.io as pio
+
+    return {
+        "application/vnd.plotly.v1+json": {**json.loads(pio.to_json(fig)), "config": _PLOTLY_CONFIG},
+        "text/plain": f"<Figure: {fig.layout.title.text or 'untitled'}>",
+    }
+
+
+def _relayout_of(fig) -> dict[str, Any]:
+    """The per-setting layout keys a slider step restores: title, axis ranges and types, notes."""
+    lay = fig.layout
+    out: dict[str, Any] = {"title.text": lay.title.text or ""}
+    for axis in ("xaxis", "yaxis"):
+        ax = getattr(lay, axis)
+        if ax.range is not None:
+            out[f"{axis}.range"] = list(ax.range)
+        else:
+            out[f"{axis}.autorange"] = True
+    out["annotations"] = [a.to_plotly_json() for a in lay.annotations]
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float, np.floating)) and isinstance(b, (int, float, np.floating)):
+        return bool(np.isclose(float(a), float(b), rtol=1e-6))
+    return a == b
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.3g}"
+    return str(value)
