@@ -39,8 +39,9 @@ _IDX_FILES = (
     "t10k-images-idx3-ubyte.gz",
     "t10k-labels-idx1-ubyte.gz",
 )
-# Keras downloads every dataset from this host.
+# Where keras.datasets downloads each dataset from (Keras 3).
 _KERAS_DATA_HOST = ("storage.googleapis.com", 443)
+_CIFAR10_HOST = ("www.cs.toronto.edu", 443)
 
 _CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "digits": tuple(str(i) for i in range(10)),
@@ -252,20 +253,21 @@ def _load_fashion_mnist():
         if _has_all(folder, _IDX_FILES):
             train, test = _load_idx_folder(folder)
             return train, test, f"{source} ({folder})"
-    train, test = _download("fashion_mnist", looked)
+    train, test = _download("fashion_mnist", looked, host=_KERAS_DATA_HOST)
     return train, test, "Keras download"
 
 
 def _load_mnist():
     path = _keras_cache_dir() / "mnist.npz"
-    train, test = _download("mnist", [str(path)], cached=path.is_file())
+    train, test = _download("mnist", [str(path)], cached=path.is_file(), host=_KERAS_DATA_HOST)
     return train, test, "Keras cache" if path.is_file() else "Keras download"
 
 
 def _load_cifar10():
-    folder = _keras_cache_dir() / "cifar-10-batches-py"
+    # Keras 3 extracts the archive to datasets/cifar-10-batches-py-target/cifar-10-batches-py/.
+    folder = _keras_cache_dir() / "cifar-10-batches-py-target" / "cifar-10-batches-py"
     cached = (folder / "data_batch_1").is_file()
-    train, test = _download("cifar10", [str(folder)], cached=cached)
+    train, test = _download("cifar10", [str(folder)], cached=cached, host=_CIFAR10_HOST)
     return train, test, "Keras cache" if cached else "Keras download"
 
 
@@ -277,9 +279,8 @@ def _reachable(address: tuple[str, int], timeout: float = 3.0) -> bool:
         return False
 
 
-def _download(name: str, looked: list[str], *, cached: bool = False):
+def _download(name: str, looked: list[str], *, host: tuple[str, int], cached: bool = False):
     """Load through ``keras.datasets`` (which downloads unless cached), or fail clearly."""
-    host = _KERAS_DATA_HOST
     if not cached and not _reachable(host):
         raise DatasetUnavailable(
             f"Dataset {name!r} is not on this machine and cannot be downloaded: "

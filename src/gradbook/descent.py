@@ -66,7 +66,8 @@ class Quadratic:
     name: str = field(default="quadratic", init=False)
 
     def __post_init__(self) -> None:
-        if len(self.curvatures) != 2 or min(self.curvatures) <= 0:
+        values = np.asarray(self.curvatures, dtype=float)
+        if values.shape != (2,) or not np.all(np.isfinite(values)) or np.any(values <= 0):
             raise ValueError(
                 f"curvatures must be two positive numbers (the eigenvalues of A), "
                 f"got {self.curvatures!r}."
@@ -174,6 +175,8 @@ class Trajectory:
 
     def every(self, k: int) -> "Trajectory":
         """Every ``k``-th point (the last one always kept), for lighter plots."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive whole number, got {k!r}.")
         idx = np.unique(np.r_[np.arange(0, len(self.points), k), len(self.points) - 1])
         return Trajectory(self.points[idx], self.losses[idx], self.diverged_at)
 
@@ -394,6 +397,8 @@ def minibatch_descent(
     lr = _check_positive("lr (the learning rate)", lr)
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be a positive whole number, got {epochs!r}.")
+    if isinstance(record_every, bool) or not isinstance(record_every, (int, np.integer)) or record_every < 1:
+        raise ValueError(f"record_every must be a positive whole number, got {record_every!r}.")
     rng = np.random.default_rng(seed)
     w = np.zeros(problem.shape)
     updates, seen, losses = [0], [0], [problem.loss(w)]

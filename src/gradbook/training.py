@@ -86,10 +86,10 @@ def _divergence_callback():
 
 
 def _current_learning_rate(model) -> float:
-    try:
-        return float(np.asarray(model.optimizer.learning_rate))
-    except (AttributeError, TypeError, ValueError):
-        return float("nan")
+    """The learning rate in force now (schedules evaluated at the current step)."""
+    from keras import ops
+
+    return float(ops.convert_to_tensor(model.optimizer.learning_rate))
 
 
 def train(

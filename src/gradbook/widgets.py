@@ -280,6 +280,7 @@ class Explorer:
         Traces that are identical in every setting (a contour background, say) are stored once.
         """
         import plotly.graph_objects as go
+        import plotly.io as pio
 
         settings = self.settings()
         varying = [n for n in self.controls if len(self.grid[n]) > 1]
@@ -294,7 +295,7 @@ class Explorer:
                 first_layout = fig.layout
             mine = []
             for trace in fig.data:
-                key = trace.to_plotly_json().__repr__()
+                key = pio.to_json(trace)  # exact: arrays are encoded in full
                 if key not in trace_keys:
                     trace_keys[key] = len(combined.data)
                     combined.add_trace(trace)

@@ -1,0 +1,80 @@
+"""Time each chapter's execution and its sliders' update latency on this machine.
+
+For every chapter notebook: execute it top to bottom in a fresh kernel (as `make book` does) and
+report the wall time against the 90 s budget. Then, in the same kernel, move every
+``widgets.Explorer`` the chapter defines to settings it has not drawn yet and report how long each
+redraw took (budget: 1 s for a recompute, 10 s for a retrain).
+
+Usage: python benchmarks/chapter_timing.py [chapters/NN_name.ipynb ...]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_BUDGET_S = 90.0
+
+# Runs inside the chapter's kernel after the chapter: move each explorer to two settings of its
+# first control that lie between grid points (so nothing is cached) and time the redraw.
+PROBE = r'''
+import json as _json
+import numpy as _np
+from gradbook.widgets import Explorer as _Explorer
+_report = {}
+for _name, _obj in list(globals().items()):
+    if not isinstance(_obj, _Explorer) or _name.startswith("_"):
+        continue
+    _control, _values = next(iter(_obj.grid.items()))
+    if len(_values) > 1 and all(isinstance(v, (int, float)) for v in _values):
+        _a, _b = sorted(_values)[:2], sorted(_values)[-2:]
+        _targets = [float(_np.sqrt(_a[0] * _a[1])), float(_np.sqrt(_b[0] * _b[1]))]
+    else:
+        _targets = list(_values)[-2:]
+    _times = [_obj.update(**{_control: _t}) for _t in _targets]
+    _report[_name] = {"control": _control, "settings": [str(t) for t in _targets], "seconds": _times}
+print("PROBE" + _json.dumps(_report))
+'''
+
+
+def time_chapter(path: Path) -> dict:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    with client.setup_kernel():
+        start = time.perf_counter()
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        seconds = time.perf_counter() - start
+        probe = nbformat.v4.new_code_cell(PROBE)
+        nb.cells.append(probe)
+        client.execute_cell(probe, len(nb.cells) - 1)
+    text = "".join(o.get("text", "") for o in probe.outputs if o.get("output_type") == "stream")
+    sliders = json.loads(text.split("PROBE", 1)[1]) if "PROBE" in text else {}
+    return {"chapter": path.name, "execute_seconds": round(seconds, 1), "sliders": sliders}
+
+
+def main(argv: list[str]) -> int:
+    paths = [Path(p) for p in argv] or sorted((ROOT / "chapters").glob("[0-9]*.ipynb"))
+    results = []
+    for path in paths:
+        result = time_chapter(path)
+        results.append(result)
+        within = "within" if result["execute_seconds"] <= NOTEBOOK_BUDGET_S else "OVER"
+        print(f"{result['chapter']}: executed in {result['execute_seconds']:.1f} s ({within} the {NOTEBOOK_BUDGET_S:.0f} s budget)")
+        for name, s in result["sliders"].items():
+            times = ", ".join(f"{t:.3f} s" for t in s["seconds"])
+            print(f"  {name}: {s['control']} -> {s['settings']}: redraw {times}")
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "chapter_timing.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

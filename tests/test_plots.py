@@ -1,0 +1,132 @@
+"""Tests for gradbook.plots: the matplotlib style and the Plotly trace helpers."""
+
+from __future__ import annotations
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from gradbook import plots
+from gradbook.descent import Quadratic, Rosenbrock, descend
+
+
+@pytest.fixture(autouse=True)
+def restore_matplotlib():
+    with mpl.rc_context():
+        yield
+    plt.close("all")
+
+
+def test_palette_is_eight_distinct_hex_colours():
+    assert len(plots.PALETTE) == 8 == len(set(plots.PALETTE))
+    for colour in plots.PALETTE:
+        assert colour.startswith("#") and len(colour) == 7
+        int(colour[1:], 16)
+
+
+def test_use_style_sets_rcparams():
+    mpl.rcParams["axes.prop_cycle"] = mpl.cycler(color=["#123456"])
+    mpl.rcParams["axes.spines.top"] = True
+    plots.use_style()
+    assert mpl.rcParams["axes.prop_cycle"].by_key()["color"] == list(plots.PALETTE)
+    assert mpl.rcParams["axes.spines.top"] is False
+    assert mpl.rcParams["axes.spines.right"] is False
+    assert mpl.rcParams["axes.grid"] is True
+    assert mpl.rcParams["svg.hashsalt"] == "gradbook"
+    # A new line takes the first palette colour.
+    fig, ax = plt.subplots()
+    (line,) = ax.plot([0, 1], [0, 1])
+    assert mpl.colors.to_hex(line.get_color()).lower() == plots.PALETTE[0].lower()
+
+
+@pytest.mark.parametrize(
+    "ncols, nrows, expected_size, n_axes",
+    [(1, 1, (4.2, 3.6), 1), (2, 1, (8.4, 3.6), 2), (3, 1, (10.0, 3.6), 3), (2, 2, (8.4, 7.2), 4)],
+)
+def test_figure_size_and_axes(ncols, nrows, expected_size, n_axes):
+    fig, axes = plots.figure(ncols=ncols, nrows=nrows)
+    np.testing.assert_allclose(fig.get_size_inches(), expected_size)
+    if n_axes == 1:
+        assert isinstance(axes, mpl.axes.Axes)
+    else:
+        assert np.asarray(axes).size == n_axes
+        assert np.asarray(axes).shape == ((ncols,) if nrows == 1 else (nrows, ncols))
+    assert len(fig.axes) == n_axes
+    # The figure was made in the book's style.
+    assert mpl.rcParams["axes.prop_cycle"].by_key()["color"] == list(plots.PALETTE)
+
+
+def test_figure_explicit_size():
+    fig, axes = plots.figure(ncols=2, width=5.0, height=2.0)
+    np.testing.assert_allclose(fig.get_size_inches(), (5.0, 2.0))
+    assert len(axes) == 2
+
+
+def test_layout_defaults_and_overrides():
+    base = plots.layout()
+    assert base["colorway"] == list(plots.PALETTE)
+    assert base["template"] == "simple_white"
+    merged = plots.layout(height=300, title={"text": "hi"})
+    assert merged["height"] == 300
+    assert merged["title"] == {"text": "hi"}
+    assert merged["colorway"] == base["colorway"] and merged["margin"] == base["margin"]
+    assert plots.layout()["height"] == base["height"]  # overrides do not leak into later calls
+    fig = go.Figure(layout=merged)  # a valid Plotly layout
+    assert fig.layout.height == 300
+
+
+@pytest.mark.parametrize("surface", [Quadratic((1.0, 10.0), angle=0.3), Rosenbrock()])
+def test_surface_contour_is_log10_of_one_plus_f_on_the_grid(surface):
+    n = 25
+    xlim, ylim = (-2.0, 2.0), (-1.0, 3.0)
+    trace = plots.surface_contour(surface, xlim=xlim, ylim=ylim, n=n)
+    assert isinstance(trace, go.Contour)
+    z = np.asarray(trace.z)
+    assert z.shape == (n, n)
+    xs = np.linspace(*xlim, n)
+    ys = np.linspace(*ylim, n)
+    np.testing.assert_allclose(np.asarray(trace.x), xs, atol=5e-5)
+    np.testing.assert_allclose(np.asarray(trace.y), ys, atol=5e-5)
+    # Row i is y = ys[i], column j is x = xs[j] (Plotly's convention for z).
+    expected = np.array([[np.log10(1.0 + float(surface.value(np.array([x, y])))) for x in xs] for y in ys])
+    np.testing.assert_allclose(z, np.round(expected, 3), atol=1e-12)
+    np.testing.assert_allclose(z, expected, atol=5e-4 + 1e-12)
+    assert trace.showscale is False
+
+
+def test_surface_contour_default_resolution():
+    trace = plots.surface_contour(Quadratic(), xlim=(-1, 1), ylim=(-1, 1))
+    assert np.asarray(trace.z).shape == (80, 80)
+
+
+def test_trajectory_trace_follows_the_points():
+    run = descend(Rosenbrock(), [-1.2, 1.0], lr=1e-3, steps=50, optimizer="momentum")
+    trace = plots.trajectory_trace(run, name="momentum", color="#123456")
+    assert isinstance(trace, go.Scatter)
+    assert trace.name == "momentum"
+    np.testing.assert_allclose(np.asarray(trace.x), run.points[:, 0], atol=5e-6)
+    np.testing.assert_allclose(np.asarray(trace.y), run.points[:, 1], atol=5e-6)
+    assert len(trace.x) == len(run.points) == 51
+    assert trace.line.color == "#123456" and trace.marker.color == "#123456"
+    assert plots.trajectory_trace(run, name="x").line.color == plots.PALETTE[1]
+
+
+def test_loss_curve_trace_keeps_five_significant_digits():
+    x = np.arange(4)
+    y = np.array([2.302585093, 0.000123456789, 123456.789, 1.0])
+    trace = plots.loss_curve_trace(x, y, name="sgd", color="#000000", dash="dot")
+    np.testing.assert_array_equal(np.asarray(trace.x), x)
+    got = np.asarray(trace.y, dtype=float)
+    np.testing.assert_allclose(got, [2.3026, 0.00012346, 123460.0, 1.0], rtol=1e-12)
+    # Relative error of 5 significant digits, on any value.
+    np.testing.assert_allclose(got, y, rtol=5e-5)
+    assert trace.name == "sgd" and trace.line.dash == "dot" and trace.line.color == "#000000"
+    assert trace.mode == "lines"
+
+
+def test_loss_curve_trace_accepts_lists_and_nan():
+    trace = plots.loss_curve_trace([1, 2], [0.5, float("nan")], name="a", color="#0072B2")
+    got = np.asarray(trace.y, dtype=float)
+    assert got[0] == 0.5 and np.isnan(got[1])

@@ -1,0 +1,181 @@
+"""Tests for gradbook.training.train on tiny Keras models."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from gradbook import data
+from gradbook.training import TrainingDiverged, TrainResult, train
+
+
+@pytest.fixture(scope="module")
+def digits():
+    ds = data.load("digits", n_train=128, n_test=64, seed=0)
+    return ds
+
+
+def make_model(seed=0, optimizer=None, loss="sparse_categorical_crossentropy", metrics=("accuracy",), units=10):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(units, activation="softmax" if units == 10 else None),
+        ]
+    )
+    model.compile(
+        optimizer=optimizer if optimizer is not None else keras.optimizers.SGD(learning_rate=0.1),
+        loss=loss,
+        metrics=list(metrics),
+    )
+    return model
+
+
+def test_train_returns_history_timing_and_rate(digits):
+    model = make_model()
+    result = train(
+        model,
+        digits.x_train,
+        digits.y_train,
+        epochs=3,
+        batch_size=32,
+        validation_data=(digits.x_test, digits.y_test),
+    )
+    assert isinstance(result, TrainResult)
+    assert result.epochs == 3
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy", "learning_rate"):
+        assert key in result.history
+        assert len(result.history[key]) == 3
+        assert all(isinstance(v, float) for v in result.history[key])
+    assert result.history["learning_rate"] == pytest.approx([0.1] * 3, rel=1e-6)
+    assert result.seconds > 0
+    assert result.examples_per_second > 0
+    assert result.examples_per_second == pytest.approx(128 * 3 / result.seconds, rel=1e-9)
+    assert result.final("loss") == result.history["loss"][-1]
+    assert result.final("val_accuracy") == result.history["val_accuracy"][-1]
+    # The model actually learned something on this easy problem.
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    assert math.isfinite(result.final("loss"))
+
+
+def test_history_without_validation_has_no_val_keys(digits):
+    result = train(make_model(), digits.x_train, digits.y_train, epochs=2)
+    assert "loss" in result.history and "learning_rate" in result.history
+    assert not any(k.startswith("val_") for k in result.history)
+    assert result.epochs == 2
+
+
+def test_final_unknown_metric_lists_recorded(digits):
+    result = train(make_model(), digits.x_train, digits.y_train, epochs=1)
+    with pytest.raises(KeyError) as info:
+        result.final("nope")
+    message = str(info.value)
+    assert "nope" in message
+    for key in result.history:
+        assert key in message
+
+
+def test_history_matches_model_evaluation(digits):
+    """The history really is Keras's: the loss of the last epoch is close to an evaluation."""
+    model = make_model(optimizer=keras.optimizers.SGD(learning_rate=1e-9))  # weights barely move
+    result = train(model, digits.x_train, digits.y_train, epochs=1, batch_size=128)
+    evaluated = model.evaluate(digits.x_train, digits.y_train, verbose=0, return_dict=True)["loss"]
+    assert result.final("loss") == pytest.approx(evaluated, rel=1e-4)
+
+
+def test_same_seed_same_losses(digits):
+    kwargs = dict(epochs=3, batch_size=16, validation_data=(digits.x_test, digits.y_test), seed=3)
+    a = train(make_model(seed=1), digits.x_train, digits.y_train, **kwargs)
+    b = train(make_model(seed=1), digits.x_train, digits.y_train, **kwargs)
+    assert a.history["loss"] == b.history["loss"]
+    assert a.history["val_loss"] == b.history["val_loss"]
+    # The training seed matters (it fixes the shuffling order).
+    c = train(make_model(seed=1), digits.x_train, digits.y_train, **{**kwargs, "seed": 4})
+    assert c.history["loss"] != a.history["loss"]
+
+
+@pytest.mark.filterwarnings("ignore:`shuffle=True` was passed:UserWarning")
+def test_tf_data_dataset_input(digits):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((digits.x_train, digits.y_train)).batch(32)
+    result = train(make_model(), ds, epochs=2, batch_size=None)
+    assert result.epochs == 2
+    assert result.seconds > 0
+    assert result.history["loss"][-1] < result.history["loss"][0]
+
+
+def test_huge_learning_rate_raises_training_diverged(digits):
+    model = make_model(optimizer=keras.optimizers.SGD(learning_rate=1e6), loss="mse", metrics=(), units=1)
+    y = digits.y_train.astype("float32")
+    with pytest.raises(TrainingDiverged) as info:
+        train(model, digits.x_train, y, epochs=5, batch_size=16)
+    err = info.value
+    assert isinstance(err, RuntimeError)
+    losses = err.history["loss"]
+    first_bad = next(i for i, v in enumerate(losses) if not math.isfinite(v)) + 1
+    assert err.epoch == first_bad
+    assert len(losses) == err.epoch  # training stopped at that epoch
+    assert len(err.history["learning_rate"]) == err.epoch
+    message = str(err)
+    assert f"epoch {err.epoch}" in message
+    assert "learning rate" in message
+    assert "1e+06" in message  # the learning rate in force
+
+
+def test_non_finite_inputs_raise_training_diverged_in_epoch_one(digits):
+    x = digits.x_train.copy()
+    x[0, 0, 0, 0] = np.inf
+    with pytest.raises(TrainingDiverged, match="epoch 1") as info:
+        train(make_model(), x, digits.y_train, epochs=3)
+    assert info.value.epoch == 1
+    assert len(info.value.history["loss"]) == 1
+    assert not math.isfinite(info.value.history["loss"][0])
+    assert "learning rate" in str(info.value)
+
+
+def test_uncompiled_model_raises(digits):
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    with pytest.raises(ValueError, match="compile"):
+        train(model, digits.x_train, digits.y_train)
+
+
+@pytest.mark.parametrize("epochs", [0, -1, 1.5, True])
+def test_bad_epochs(digits, epochs):
+    with pytest.raises(ValueError, match="epochs"):
+        train(make_model(), digits.x_train, digits.y_train, epochs=epochs)
+
+
+def test_learning_rate_history_follows_exponential_decay(digits):
+    # 128 examples / batch 32 = 4 optimizer steps per epoch.
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.2, decay_steps=4, decay_rate=0.5)
+    model = make_model(optimizer=keras.optimizers.SGD(learning_rate=schedule))
+    result = train(model, digits.x_train, digits.y_train, epochs=3, batch_size=32)
+    assert result.history["learning_rate"] == pytest.approx([0.1, 0.05, 0.025], rel=1e-6)
+
+
+# Keras's Variable.__array__ predates NumPy 2's copy keyword; that warning is Keras's, not ours.
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+def test_learning_rate_history_follows_reduce_lr_on_plateau(digits):
+    # A min_delta no change can reach makes every epoch after the first a plateau.
+    plateau = keras.callbacks.ReduceLROnPlateau(monitor="loss", mode="min", factor=0.5, patience=0, min_delta=1e9)
+    model = make_model(optimizer=keras.optimizers.SGD(learning_rate=0.08))
+    result = train(model, digits.x_train, digits.y_train, epochs=4, callbacks=[plateau])
+    assert result.history["learning_rate"] == pytest.approx([0.08, 0.04, 0.02, 0.01], rel=1e-6)
+    assert float(np.asarray(model.optimizer.learning_rate)) == pytest.approx(0.01, rel=1e-6)
+
+
+def test_extra_callbacks_are_called(digits):
+    seen = []
+
+    class Recorder(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((epoch, float(logs["loss"])))
+
+    result = train(make_model(), digits.x_train, digits.y_train, epochs=2, callbacks=[Recorder()])
+    assert [e for e, _ in seen] == [0, 1]
+    assert [l for _, l in seen] == pytest.approx(result.history["loss"])
