@@ -318,11 +318,13 @@ class Explorer:
                 "active": active,
                 "steps": steps,
                 "currentvalue": {"prefix": prefix},
-                "pad": {"t": 60},
+                "pad": {"t": 90},
+                "x": 0.06,
+                "len": 0.88,
             }],
             **relayouts[active],
         )
-        combined.update_layout(margin={"b": 140})
+        combined.update_layout(margin={"b": 180})
         return combined
 
     def _active_index(self, settings: list[dict[str, Any]]) -> int:
