@@ -28,7 +28,15 @@ $(STAMP): requirements.txt pyproject.toml
 vendor: $(STAMP)
 	$(BIN)/python tools/vendor_assets.py _vendor
 
-book: setup vendor
+# The execution cache keys on notebook code only: a change to the gradbook package must
+# invalidate it, or the book would show outputs of the old helpers.
+SOURCES := $(wildcard src/gradbook/*.py)
+_build/.gradbook-sources: $(SOURCES)
+	rm -rf _build/.jupyter_cache _build/.doctrees
+	mkdir -p _build
+	touch $@
+
+book: setup vendor _build/.gradbook-sources
 	$(BIN)/jupyter-book build . --builder html -W --keep-going
 	@echo "Open _build/html/index.html"
 

@@ -183,18 +183,15 @@ def test_figure_rejects_out_of_range_and_unknown():
 
 # -- Explorer: static face -----------------------------------------------------------------------
 def _check_static_figure(ex):
-    """Every slider step shows exactly the traces of its setting's own figure."""
+    """Every setting's member traces and layout are exactly those of its own figure."""
     combined = ex.static_figure()
+    spec = ex.static_spec()
     settings = ex.settings()
-    (slider,) = combined.layout.sliders
-    steps = slider.steps
-    assert len(steps) == len(settings)
-    for step, setting in zip(steps, settings):
-        assert step.method == "update"
-        visible_update, relayout = step.args
-        mask = visible_update["visible"]
-        assert len(mask) == len(combined.data)
-        shown = [t for t, v in zip(combined.data, mask) if v]
+    assert len(spec["members"]) == len(spec["relayouts"]) == len(settings)
+    assert [len(c["labels"]) for c in spec["controls"]] == [len(ex.grid[n]) for n in ex.controls]
+    for mine, relayout, setting in zip(spec["members"], spec["relayouts"], settings):
+        assert all(0 <= i < len(combined.data) for i in mine)
+        shown = [combined.data[i] for i in mine]
         own = ex.figure(**setting)
         assert len(shown) == len(own.data)
         for got, want in zip(shown, own.data):
@@ -208,11 +205,27 @@ def _check_static_figure(ex):
     return combined
 
 
-def test_static_figure_steps_select_each_settings_traces():
+def _setting_index(ex, positions):
+    """Mixed-radix index of a setting from each control's grid position (as the page's JS does)."""
+    k = 0
+    for name, pos in zip(ex.controls, positions):
+        k = k * len(ex.grid[name]) + pos
+    return k
+
+
+def test_static_figure_members_select_each_settings_traces():
     ex = make_explorer()
     combined = _check_static_figure(ex)
     # 9 settings with distinct lines + one shared background.
     assert len(combined.data) == 9 + 1
+
+
+def test_setting_order_is_mixed_radix_over_the_controls():
+    ex = make_explorer()
+    settings = ex.settings()
+    for i, lr in enumerate(ex.grid["lr"]):
+        for j, act in enumerate(ex.grid["activation"]):
+            assert settings[_setting_index(ex, [i, j])] == {"lr": lr, "activation": act}
 
 
 def test_static_figure_stores_identical_traces_once():
@@ -220,9 +233,9 @@ def test_static_figure_stores_identical_traces_once():
     combined = ex.static_figure()
     backgrounds = [t for t in combined.data if list(_y(t)) == BACKGROUND_Y]
     assert len(backgrounds) == 1
-    # And every step shows it.
+    # And every setting shows it.
     index = list(combined.data).index(backgrounds[0])
-    assert all(step.args[0]["visible"][index] for step in combined.layout.sliders[0].steps)
+    assert all(index in mine for mine in ex.static_spec()["members"])
 
 
 def test_static_figure_with_long_traces_that_differ_only_in_the_middle():
@@ -243,12 +256,12 @@ def test_static_figure_with_long_traces_that_differ_only_in_the_middle():
 def test_static_figure_initially_shows_the_current_setting():
     ex = make_explorer(lr=0.2, activation="sigmoid")
     combined = ex.static_figure()
-    settings = ex.settings()
-    active = settings.index({"lr": 0.2, "activation": "sigmoid"})
-    slider = combined.layout.sliders[0]
-    assert slider.active == active
-    mask = slider.steps[active].args[0]["visible"]
-    assert [bool(t.visible) for t in combined.data] == list(mask)
+    spec = ex.static_spec()
+    positions = [c["active"] for c in spec["controls"]]
+    assert [ex.grid[n][p] for n, p in zip(ex.controls, positions)] == [0.2, "sigmoid"]
+    active = _setting_index(ex, positions)
+    assert ex.settings()[active] == {"lr": 0.2, "activation": "sigmoid"}
+    assert [bool(t.visible) for t in combined.data] == [i in spec["members"][active] for i in range(len(combined.data))]
     visible_lines = [t for t in combined.data if t.visible and t.name == "line"]
     assert len(visible_lines) == 1
     np.testing.assert_allclose(_y(visible_lines[0]), 3.0 * 0.2 * np.arange(5))
@@ -256,13 +269,19 @@ def test_static_figure_initially_shows_the_current_setting():
     assert list(combined.layout.xaxis.range) == [0, 4.2]
 
 
-def test_static_figure_step_labels_contain_the_values():
+def test_static_controls_label_the_grid_values():
     ex = make_explorer()
-    slider = ex.static_figure().layout.sliders[0]
-    for step, setting in zip(slider.steps, ex.settings()):
-        assert f"{setting['lr']:.3g}" in step.label
-        assert setting["activation"] in step.label
-    assert "lr" in slider.currentvalue.prefix and "activation" in slider.currentvalue.prefix
+    spec = ex.static_spec()
+    (lr, act) = spec["controls"]
+    assert lr["name"] == "lr" and act["name"] == "activation"
+    assert lr["labels"] == [f"{v:.3g}" for v in ex.grid["lr"]]
+    assert act["labels"] == list(ex.grid["activation"])
+    html_text = ex.static_html()
+    # A numeric control becomes a range input over the grid positions, a choice a drop-down.
+    assert f"type='range' data-gb-dim='0' min='0' max='{len(ex.grid['lr']) - 1}'" in html_text
+    assert "<select data-gb-dim='1'" in html_text
+    for label in act["labels"]:
+        assert f">{label}</option>" in html_text
 
 
 def test_static_html_is_light_and_self_describing():
@@ -279,6 +298,7 @@ def test_static_html_is_light_and_self_describing():
     assert "9 settings" in html_text
     assert "Test &lt;explorer&gt;" in html_text  # the title, escaped
     assert "Plotly.newPlot" in html_text  # the figure itself is there
+    assert "Plotly.update" in html_text  # and the controls drive it
     assert ex.static_html() is html_text  # computed once
 
 

@@ -239,6 +239,7 @@ class Explorer:
         self._output = None
         self._status = None
         self._static_html: str | None = None
+        self._static_cache = None
         self.last_update_seconds: float | None = None
 
     # -- settings ---------------------------------------------------------------------------
@@ -275,57 +276,69 @@ class Explorer:
 
     # -- static face -------------------------------------------------------------------------
     def static_figure(self):
-        """One Plotly figure with a slider over :meth:`settings`, working without a kernel.
+        """One Plotly figure holding the traces of every setting in :meth:`settings`.
 
-        Traces that are identical in every setting (a contour background, say) are stored once.
+        Only the current setting's traces are visible; :meth:`static_spec` says which traces and
+        layout belong to each setting. Traces identical in several settings (a contour
+        background, say) are stored once.
         """
-        import plotly.graph_objects as go
-        import plotly.io as pio
+        return self._static()[0]
 
-        settings = self.settings()
-        varying = [n for n in self.controls if len(self.grid[n]) > 1]
-        combined = go.Figure()
-        trace_keys: dict[str, int] = {}
-        members: list[list[int]] = []
-        relayouts: list[dict[str, Any]] = []
-        first_layout = None
-        for setting in settings:
-            fig = self.figure(**setting)
-            if first_layout is None:
-                first_layout = fig.layout
-            mine = []
-            for trace in fig.data:
-                key = pio.to_json(trace)  # exact: arrays are encoded in full
-                if key not in trace_keys:
-                    trace_keys[key] = len(combined.data)
-                    combined.add_trace(trace)
-                mine.append(trace_keys[key])
-            members.append(mine)
-            relayouts.append(_relayout_of(fig))
-        combined.update_layout(first_layout)
-        active = self._active_index(settings)
-        n_traces = len(combined.data)
-        for i, trace in enumerate(combined.data):
-            trace.visible = i in members[active]
-        steps = []
-        for setting, mine, relayout in zip(settings, members, relayouts):
-            mask = [i in mine for i in range(n_traces)]
-            label = ", ".join(_format_value(setting[n]) for n in varying) or "-"
-            steps.append({"method": "update", "label": label, "args": [{"visible": mask}, relayout]})
-        prefix = ", ".join(varying) + ": " if varying else ""
-        combined.update_layout(
-            sliders=[{
-                "active": active,
-                "steps": steps,
-                "currentvalue": {"prefix": prefix},
-                "pad": {"t": 90},
-                "x": 0.06,
-                "len": 0.88,
-            }],
-            **relayouts[active],
-        )
-        combined.update_layout(margin={"b": 180})
-        return combined
+    def static_spec(self) -> dict[str, Any]:
+        """What the static page's controls need to switch settings without a kernel.
+
+        Returns
+        -------
+        dict
+            ``controls``: for each control (in order), its ``name``, the ``labels`` of its grid
+            values and the ``active`` index; ``members``: for each setting (in :meth:`settings`
+            order, which is mixed-radix over the controls, the first most significant), the
+            indices of its traces; ``relayouts``: for each setting, the layout keys to apply
+            (title, axis ranges, annotations).
+        """
+        return self._static()[1]
+
+    def _static(self):
+        if self._static_cache is None:
+            import plotly.graph_objects as go
+            import plotly.io as pio
+
+            settings = self.settings()
+            combined = go.Figure()
+            trace_keys: dict[str, int] = {}
+            members: list[list[int]] = []
+            relayouts: list[dict[str, Any]] = []
+            first_layout = None
+            for setting in settings:
+                fig = self.figure(**setting)
+                if first_layout is None:
+                    first_layout = fig.layout
+                mine = []
+                for trace in fig.data:
+                    key = pio.to_json(trace)  # exact: arrays are encoded in full
+                    if key not in trace_keys:
+                        trace_keys[key] = len(combined.data)
+                        combined.add_trace(trace)
+                    mine.append(trace_keys[key])
+                members.append(mine)
+                relayouts.append(_relayout_of(fig))
+            combined.update_layout(first_layout)
+            active = self._active_index(settings)
+            for i, trace in enumerate(combined.data):
+                trace.visible = i in members[active]
+            combined.update_layout(**relayouts[active])
+            current = settings[active]
+            controls = [
+                {
+                    "name": name,
+                    "labels": [_format_value(v) for v in self.grid[name]],
+                    "active": next(i for i, v in enumerate(self.grid[name]) if _same(v, current[name])),
+                }
+                for name in self.controls
+            ]
+            spec = {"controls": controls, "members": members, "relayouts": relayouts}
+            self._static_cache = (combined, spec)
+        return self._static_cache
 
     def _active_index(self, settings: list[dict[str, Any]]) -> int:
         current = self.setting
@@ -335,12 +348,16 @@ class Explorer:
         return 0
 
     def static_html(self) -> str:
-        """The static face as an HTML fragment (plotly.js is served by the book, not embedded)."""
+        """The static face as an HTML fragment: the figure and one working control per setting
+        dimension (a range slider for numbers, a drop-down for choices), wired to
+        ``Plotly.update`` by a few lines of JavaScript. plotly.js itself is served by the book.
+        """
         if self._static_html is None:
             import plotly.io as pio
 
-            fig = self.static_figure()
-            div_id = "gb-" + hashlib.sha1((self.title + repr(self.grid)).encode()).hexdigest()[:12]
+            fig, spec = self._static()
+            uid = hashlib.sha1((self.title + repr(self.grid)).encode()).hexdigest()[:12]
+            div_id = f"gb-{uid}"
             body = pio.to_html(
                 fig,
                 full_html=False,
@@ -353,10 +370,22 @@ class Explorer:
             heading = f"<p class='gradbook-explorer-title'><strong>{html.escape(self.title)}</strong></p>" if self.title else ""
             note = (
                 "<p class='gradbook-static-note'><em>Static version: precomputed for "
-                f"{n} setting{'s' if n != 1 else ''}; move the slider below the figure. "
+                f"{n} setting{'s' if n != 1 else ''}; use the controls above the figure. "
                 "Run this notebook in JupyterLab for live controls that recompute any setting.</em></p>"
             )
-            self._static_html = f"<div class='gradbook-explorer'>{heading}{note}{body}</div>"
+            controls = "".join(_static_control(d, c) for d, c in enumerate(spec["controls"]) if len(c["labels"]) > 1)
+            payload = json.dumps(
+                {"div": div_id, "n": len(fig.data), "sizes": [len(c["labels"]) for c in spec["controls"]],
+                 "labels": [c["labels"] for c in spec["controls"]],
+                 "active": [c["active"] for c in spec["controls"]],
+                 "members": spec["members"], "relayouts": spec["relayouts"]},
+                separators=(",", ":"),
+            ).replace("</", "<\\/")
+            script = f"<script>{_STATIC_JS.replace('__SPEC__', payload)}</script>"
+            self._static_html = (
+                f"<div class='gradbook-explorer' id='{div_id}-explorer'>{heading}{note}"
+                f"<div class='gradbook-controls'>{controls}</div>{body}{script}</div>"
+            )
         return self._static_html
 
     # -- live face ---------------------------------------------------------------------------
@@ -435,6 +464,60 @@ class Explorer:
 
     def __repr__(self) -> str:
         return f"Explorer({self.title!r}, controls={list(self.controls)}, {len(self.settings())} precomputed settings)"
+
+
+_STATIC_JS = """(function () {
+  var spec = __SPEC__;
+  var root = document.getElementById(spec.div + "-explorer");
+  var inputs = root.querySelectorAll("[data-gb-dim]");
+  function index() {
+    var pos = spec.active.slice();
+    inputs.forEach(function (el) { pos[Number(el.dataset.gbDim)] = Number(el.value); });
+    var k = 0;
+    for (var d = 0; d < spec.sizes.length; d++) { k = k * spec.sizes[d] + pos[d]; }
+    return [k, pos];
+  }
+  function apply() {
+    var found = index(), k = found[0], pos = found[1];
+    var visible = new Array(spec.n).fill(false);
+    spec.members[k].forEach(function (t) { visible[t] = true; });
+    Plotly.update(spec.div, {visible: visible}, spec.relayouts[k]);
+    inputs.forEach(function (el) {
+      var d = Number(el.dataset.gbDim);
+      var out = root.querySelector("[data-gb-value='" + d + "']");
+      if (out) { out.textContent = spec.labels[d][pos[d]]; }
+    });
+  }
+  inputs.forEach(function (el) { el.addEventListener("input", apply); el.addEventListener("change", apply); });
+})();"""
+
+
+def _static_control(dim: int, control: dict[str, Any]) -> str:
+    """One HTML control for the static face: a range over grid indices, or a drop-down."""
+    name = html.escape(control["name"])
+    labels = control["labels"]
+    active = control["active"]
+    numeric = all(_is_number(label) for label in labels)
+    if numeric:
+        widget = (
+            f"<input type='range' data-gb-dim='{dim}' min='0' max='{len(labels) - 1}' step='1' "
+            f"value='{active}' aria-label='{name}'> <output data-gb-value='{dim}'>{html.escape(labels[active])}</output>"
+        )
+    else:
+        options = "".join(
+            f"<option value='{i}'{' selected' if i == active else ''}>{html.escape(label)}</option>"
+            for i, label in enumerate(labels)
+        )
+        widget = f"<select data-gb-dim='{dim}' aria-label='{name}'>{options}</select>"
+    return f"<label class='gradbook-control'><span>{name}</span> {widget}</label>"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _plotly_bundle(fig) -> dict[str, Any]:

@@ -1,0 +1,347 @@
+r"""Convolution and pooling in NumPy, with TensorFlow's layouts and padding rules.
+
+Layouts are TensorFlow's: images ``x`` are NHWC ``(batch, height, width, channels)`` and kernels
+``w`` are HWIO ``(kernel_height, kernel_width, in_channels, out_channels)``. What every framework
+calls convolution is cross-correlation (the kernel is not flipped):
+
+.. math::
+
+    Y[a, i, j, k] = b_k + \sum_{u=0}^{K_H-1} \sum_{v=0}^{K_W-1} \sum_{c=0}^{C-1}
+                    W[u, v, c, k]\; X_p[a,\; s_H i + u,\; s_W j + v,\; c]
+
+where :math:`X_p` is the padded input. Each function has two paths that agree:
+``method="vectorized"`` (the default: im2col and one matrix product, or a strided window view)
+and ``method="loop"``, which mirrors the formula term by term for teaching.
+
+Padding is ``"valid"`` (none), ``"same"`` (TensorFlow's rule: the output has
+``ceil(n / stride)`` cells and an odd total padding puts the extra row/column at the bottom/right)
+or explicit ``((top, bottom), (left, right))``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence, Tuple, Union
+
+import numpy as np
+
+__all__ = [
+    "PADDINGS",
+    "avg_pool2d",
+    "conv2d",
+    "conv2d_macs",
+    "conv2d_params",
+    "conv_output_size",
+    "dense_params",
+    "im2col",
+    "input_window",
+    "max_pool2d",
+    "same_padding",
+]
+
+#: The named padding modes.
+PADDINGS: tuple[str, ...] = ("valid", "same")
+_METHODS = ("vectorized", "loop")
+
+Pair = Tuple[int, int]
+Padding = Union[str, Sequence[Sequence[int]]]
+
+
+# -- sizes and padding ---------------------------------------------------------------------------
+def _pair(value, name: str) -> Pair:
+    """An int or a pair of ints -> (height, width), each a whole number >= 1."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        pair = (int(value), int(value))
+    else:
+        try:
+            pair = tuple(int(v) for v in value)
+        except TypeError:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}.") from None
+        if len(pair) != 2 or any(float(v) != int(v) for v in value):
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}.")
+    if min(pair) < 1:
+        raise ValueError(f"{name} must be at least 1, got {value!r}.")
+    return pair  # type: ignore[return-value]
+
+
+def same_padding(n: int, k: int, stride: int = 1) -> Pair:
+    """TensorFlow's ``"same"`` padding along one axis: ``(before, after)``.
+
+    The output has ``ceil(n / stride)`` cells; the total padding is
+    ``max((ceil(n / stride) - 1) * stride + k - n, 0)``, split with the extra cell (when the total
+    is odd) after, that is at the bottom or right.
+    """
+    out = -(-n // stride)
+    total = max((out - 1) * stride + k - n, 0)
+    return total // 2, total - total // 2
+
+
+def _paddings(padding: Padding, in_hw: Pair, k_hw: Pair, stride: Pair) -> tuple[Pair, Pair]:
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return (0, 0), (0, 0)
+        if mode == "same":
+            return (same_padding(in_hw[0], k_hw[0], stride[0]), same_padding(in_hw[1], k_hw[1], stride[1]))
+        raise ValueError(
+            f"Unknown padding {padding!r}: use 'valid', 'same' or ((top, bottom), (left, right))."
+        )
+    try:
+        (top, bottom), (left, right) = padding
+        pads = tuple(int(p) for p in (top, bottom, left, right))
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Unknown padding {padding!r}: use 'valid', 'same' or ((top, bottom), (left, right))."
+        ) from None
+    if min(pads) < 0:
+        raise ValueError(f"Explicit padding must be non-negative, got {padding!r}.")
+    return (pads[0], pads[1]), (pads[2], pads[3])
+
+
+def conv_output_size(n: int, k: int, stride: int = 1, padding: Padding | Pair = "valid") -> int:
+    r"""Output length along one axis of a convolution or pooling.
+
+    ``"valid"``: :math:`\lfloor (n - k) / s \rfloor + 1`; ``"same"``: :math:`\lceil n / s \rceil`;
+    explicit ``(before, after)``: :math:`\lfloor (n + p_b + p_a - k) / s \rfloor + 1`.
+
+    Raises
+    ------
+    ValueError
+        If the window does not fit in the (padded) input, or a size or stride is below 1.
+    """
+    for name, v in (("n", n), ("k", k), ("stride", stride)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {v!r}.")
+    if isinstance(padding, str):
+        (before, after), _ = _paddings(padding, (n, n), (k, k), (stride, stride))
+    else:
+        (before, after), _ = _paddings((padding, (0, 0)), (n, n), (k, k), (stride, stride))
+    padded = n + before + after
+    if k > padded:
+        raise ValueError(f"Window {k} is larger than the padded input {padded} (n={n}, padding {before}+{after}).")
+    return (padded - k) // stride + 1
+
+
+# -- parameter and computation counts -------------------------------------------------------------
+def conv2d_params(kernel_size, in_channels: int, filters: int, *, use_bias: bool = True) -> int:
+    """Trainable parameters of a 2-D convolution: ``(K_H * K_W * C_in + bias) * filters``."""
+    kh, kw = _pair(kernel_size, "kernel_size")
+    return (kh * kw * int(in_channels) + int(bool(use_bias))) * int(filters)
+
+
+def dense_params(in_features: int, units: int, *, use_bias: bool = True) -> int:
+    """Trainable parameters of a dense layer: ``(in_features + bias) * units``."""
+    return (int(in_features) + int(bool(use_bias))) * int(units)
+
+
+def conv2d_macs(output_hw, kernel_size, in_channels: int, filters: int) -> int:
+    """Multiply-accumulates of one convolution on one image: ``H_out W_out K_H K_W C_in C_out``."""
+    oh, ow = _pair(output_hw, "output_hw")
+    kh, kw = _pair(kernel_size, "kernel_size")
+    return oh * ow * kh * kw * int(in_channels) * int(filters)
+
+
+# -- shared checks ---------------------------------------------------------------------------------
+def _check_images(x) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"x must be NHWC (batch, height, width, channels), got shape {x.shape}.")
+    if not np.issubdtype(x.dtype, np.number):
+        raise ValueError(f"x must be numeric, got dtype {x.dtype}.")
+    return x
+
+
+def _float_dtype(x: np.ndarray) -> np.dtype:
+    """Floating inputs keep their precision; integers are pooled in float64."""
+    return x.dtype if np.issubdtype(x.dtype, np.floating) else np.dtype(np.float64)
+
+
+def _check_method(method: str) -> None:
+    if method not in _METHODS:
+        raise ValueError(f"Unknown method {method!r}; use one of {', '.join(_METHODS)}.")
+
+
+def _geometry(x_shape, k_hw: Pair, stride, padding) -> tuple[Pair, tuple[Pair, Pair], Pair]:
+    s = _pair(stride, "stride")
+    pads = _paddings(padding, (x_shape[1], x_shape[2]), k_hw, s)
+    padded = (x_shape[1] + sum(pads[0]), x_shape[2] + sum(pads[1]))
+    if k_hw[0] > padded[0] or k_hw[1] > padded[1]:
+        raise ValueError(
+            f"Window {k_hw[0]}x{k_hw[1]} is larger than the padded input {padded[0]}x{padded[1]} "
+            f"(input {x_shape[1]}x{x_shape[2]}, padding {pads})."
+        )
+    out = ((padded[0] - k_hw[0]) // s[0] + 1, (padded[1] - k_hw[1]) // s[1] + 1)
+    return s, pads, out
+
+
+def _pad(x: np.ndarray, pads: tuple[Pair, Pair], value: float = 0.0) -> np.ndarray:
+    if not any(pads[0]) and not any(pads[1]):
+        return x
+    return np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=value)
+
+
+def _windows(xp: np.ndarray, k_hw: Pair, s: Pair, out: Pair) -> np.ndarray:
+    """Strided view of every window: shape (N, H_out, W_out, C, K_H, K_W), no copy."""
+    view = np.lib.stride_tricks.sliding_window_view(xp, k_hw, axis=(1, 2))
+    return view[:, : (out[0] - 1) * s[0] + 1 : s[0], : (out[1] - 1) * s[1] + 1 : s[1]]
+
+
+# -- convolution -----------------------------------------------------------------------------------
+def im2col(x, kernel_size, *, stride=1, padding: Padding = "valid") -> np.ndarray:
+    """Unfold every window of ``x`` into a row: shape ``(N * H_out * W_out, K_H * K_W * C)``.
+
+    Row ``r`` holds the window of output cell ``(a, i, j)`` with ``r = (a * H_out + i) * W_out + j``,
+    flattened in (u, v, c) order, the order of ``w.reshape(-1, out_channels)`` for an HWIO kernel.
+    A convolution is then one matrix product: ``im2col(x) @ w.reshape(-1, C_out)``.
+    """
+    x = _check_images(x)
+    k = _pair(kernel_size, "kernel_size")
+    s, pads, out = _geometry(x.shape, k, stride, padding)
+    win = _windows(_pad(x, pads), k, s, out)  # (N, Ho, Wo, C, KH, KW)
+    return win.transpose(0, 1, 2, 4, 5, 3).reshape(-1, k[0] * k[1] * x.shape[3])
+
+
+def conv2d(x, w, b=None, *, stride=1, padding: Padding = "valid", method: str = "vectorized") -> np.ndarray:
+    """2-D convolution (cross-correlation) exactly as ``tf.nn.conv2d`` computes it.
+
+    Parameters
+    ----------
+    x : array of shape (N, H, W, C_in)
+    w : array of shape (K_H, K_W, C_in, C_out)
+    b : array of shape (C_out,), optional
+    stride : int or (int, int)
+    padding : "valid", "same" or ((top, bottom), (left, right))
+    method : {"vectorized", "loop"}
+
+    Returns
+    -------
+    numpy.ndarray of shape (N, H_out, W_out, C_out), in the result dtype of ``x`` and ``w``.
+
+    Raises
+    ------
+    ValueError
+        On a shape that cannot work (the shapes are in the message), a stride below 1 or an
+        unknown padding.
+    """
+    _check_method(method)
+    x = _check_images(x)
+    w = np.asarray(w)
+    if w.ndim != 4:
+        raise ValueError(f"w must be HWIO (kernel_h, kernel_w, in_channels, out_channels), got shape {w.shape}.")
+    if w.shape[2] != x.shape[3]:
+        raise ValueError(
+            f"Channel mismatch: x {x.shape} has {x.shape[3]} channels but w {w.shape} expects {w.shape[2]}."
+        )
+    if b is not None:
+        b = np.asarray(b)
+        if b.shape != (w.shape[3],):
+            raise ValueError(f"b must have shape ({w.shape[3]},) for w {w.shape}, got {b.shape}.")
+    k = (w.shape[0], w.shape[1])
+    s, pads, out = _geometry(x.shape, k, stride, padding)
+    dtype = np.result_type(x, w, *(() if b is None else (b,)))
+    xp = _pad(x.astype(dtype, copy=False), pads)
+    if method == "vectorized":
+        cols = im2col(xp, k, stride=s)
+        y = (cols @ w.astype(dtype, copy=False).reshape(-1, w.shape[3])).reshape(x.shape[0], out[0], out[1], w.shape[3])
+    else:
+        y = np.zeros((x.shape[0], out[0], out[1], w.shape[3]), dtype=dtype)
+        for a in range(x.shape[0]):
+            for i in range(out[0]):
+                for j in range(out[1]):
+                    for o in range(w.shape[3]):
+                        total = dtype.type(0)
+                        for u in range(k[0]):
+                            for v in range(k[1]):
+                                for c in range(x.shape[3]):
+                                    total += w[u, v, c, o] * xp[a, s[0] * i + u, s[1] * j + v, c]
+                        y[a, i, j, o] = total
+    if b is not None:
+        y = y + b.astype(dtype, copy=False)
+    return y
+
+
+# -- pooling ---------------------------------------------------------------------------------------
+def _pool_setup(x, pool_size, stride, padding):
+    x = _check_images(x)
+    k = _pair(pool_size, "pool_size")
+    s, pads, out = _geometry(x.shape, k, k if stride is None else stride, padding)
+    return x, k, s, pads, out
+
+
+def max_pool2d(x, pool_size=2, *, stride=None, padding: Padding = "valid", method: str = "vectorized") -> np.ndarray:
+    """Max pooling as ``tf.nn.max_pool2d``: padded cells never win (they count as -inf).
+
+    ``stride`` defaults to ``pool_size``, as in Keras. Same conventions as :func:`conv2d`.
+    """
+    _check_method(method)
+    x, k, s, pads, out = _pool_setup(x, pool_size, stride, padding)
+    dtype = _float_dtype(x)
+    xp = _pad(x.astype(dtype, copy=False), pads, value=-np.inf)
+    if method == "vectorized":
+        return _windows(xp, k, s, out).max(axis=(4, 5))
+    y = np.empty((x.shape[0], out[0], out[1], x.shape[3]), dtype=dtype)
+    for a in range(x.shape[0]):
+        for i in range(out[0]):
+            for j in range(out[1]):
+                for c in range(x.shape[3]):
+                    best = -np.inf
+                    for u in range(k[0]):
+                        for v in range(k[1]):
+                            best = max(best, xp[a, s[0] * i + u, s[1] * j + v, c])
+                    y[a, i, j, c] = best
+    return y
+
+
+def avg_pool2d(x, pool_size=2, *, stride=None, padding: Padding = "valid", method: str = "vectorized") -> np.ndarray:
+    """Average pooling as ``tf.nn.avg_pool2d``: each window averages its cells inside the input only.
+
+    With padding, a border window divides by the number of real cells it covers, not by
+    ``K_H * K_W``. ``stride`` defaults to ``pool_size``. Same conventions as :func:`conv2d`.
+    """
+    _check_method(method)
+    x, k, s, pads, out = _pool_setup(x, pool_size, stride, padding)
+    dtype = _float_dtype(x)
+    xp = _pad(x.astype(dtype, copy=False), pads)
+    inside = _pad(np.ones((1, x.shape[1], x.shape[2], 1), dtype=dtype), pads)
+    if method == "vectorized":
+        sums = _windows(xp, k, s, out).sum(axis=(4, 5))
+        counts = _windows(inside, k, s, out).sum(axis=(4, 5))
+        return sums / counts
+    y = np.empty((x.shape[0], out[0], out[1], x.shape[3]), dtype=dtype)
+    for a in range(x.shape[0]):
+        for i in range(out[0]):
+            for j in range(out[1]):
+                for c in range(x.shape[3]):
+                    total, count = dtype.type(0), 0
+                    for u in range(k[0]):
+                        for v in range(k[1]):
+                            total += xp[a, s[0] * i + u, s[1] * j + v, c]
+                            count += int(inside[0, s[0] * i + u, s[1] * j + v, 0])
+                    y[a, i, j, c] = total / count
+    return y
+
+
+# -- receptive field -------------------------------------------------------------------------------
+def input_window(i: int, j: int, kernel_size, *, stride=1, padding: Padding = "valid", input_hw) -> tuple[slice, slice]:
+    """The input rows and columns that output cell ``(i, j)`` reads, clipped to the input.
+
+    Returns
+    -------
+    (rows, cols) : tuple of slice
+        Use as ``x[:, rows, cols, :]``. Cells that fall in the padding are outside the slices.
+
+    Raises
+    ------
+    ValueError
+        If ``(i, j)`` is not a cell of the output.
+    """
+    k = _pair(kernel_size, "kernel_size")
+    hw = _pair(input_hw, "input_hw")
+    s, pads, out = _geometry((1, hw[0], hw[1], 1), k, stride, padding)
+    if not (0 <= i < out[0] and 0 <= j < out[1]):
+        raise ValueError(f"Output cell ({i}, {j}) is outside the {out[0]}x{out[1]} output.")
+    top = s[0] * i - pads[0][0]
+    left = s[1] * j - pads[1][0]
+    rows = slice(max(top, 0), min(top + k[0], hw[0]))
+    cols = slice(max(left, 0), min(left + k[1], hw[1]))
+    return rows, cols
