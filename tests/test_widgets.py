@@ -273,7 +273,9 @@ def test_static_controls_label_the_grid_values():
     ex = make_explorer()
     spec = ex.static_spec()
     (lr, act) = spec["controls"]
-    assert lr["name"] == "lr" and act["name"] == "activation"
+    # Controls are labelled by their widget description (what the live face shows).
+    assert lr["name"] == ex.controls["lr"].description == "learning rate"
+    assert act["name"] == ex.controls["activation"].description
     assert lr["labels"] == [f"{v:.3g}" for v in ex.grid["lr"]]
     assert act["labels"] == list(ex.grid["activation"])
     html_text = ex.static_html()

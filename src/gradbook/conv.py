@@ -34,7 +34,9 @@ __all__ = [
     "conv_output_size",
     "dense_params",
     "im2col",
+    "KERNELS",
     "input_window",
+    "kernel",
     "max_pool2d",
     "same_padding",
 ]
@@ -345,3 +347,43 @@ def input_window(i: int, j: int, kernel_size, *, stride=1, padding: Padding = "v
     rows = slice(max(top, 0), min(top + k[0], hw[0]))
     cols = slice(max(left, 0), min(left + k[1], hw[1]))
     return rows, cols
+
+
+# -- named kernels for exploring -------------------------------------------------------------------
+#: Names :func:`kernel` knows.
+KERNELS: tuple[str, ...] = ("edge", "blur", "sharpen", "random")
+
+
+def kernel(name: str, size: int = 3, *, seed: int = 0) -> np.ndarray:
+    """A classic square image kernel, shape ``(size, size)``.
+
+    ``"blur"``: the box filter, all ``1 / size**2``. ``"edge"``: a Laplacian-like detector,
+    ``-1`` everywhere and ``size**2 - 1`` at the centre, so it sums to 0 and a flat region maps
+    to 0. ``"sharpen"``: twice the identity minus the blur (sums to 1). ``"random"``: Gaussian
+    entries scaled by ``1 / size``, as a freshly initialised layer might hold.
+    The centre of an even-sized kernel is cell ``(size // 2, size // 2)``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists :data:`KERNELS`) or a size below 1 (below 2 for
+        "edge" and "sharpen", which need a neighbourhood).
+    """
+    if name not in KERNELS:
+        raise ValueError(f"Unknown kernel {name!r}. Choose one of: {', '.join(KERNELS)}.")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"size must be a whole number >= 1, got {size!r}.")
+    if name in ("edge", "sharpen") and size < 2:
+        raise ValueError(f"The {name!r} kernel needs size >= 2, got {size}.")
+    centre = (size // 2, size // 2)
+    if name == "blur":
+        return np.full((size, size), 1.0 / size**2)
+    if name == "edge":
+        k = -np.ones((size, size))
+        k[centre] = size**2 - 1
+        return k
+    if name == "sharpen":
+        k = -np.full((size, size), 1.0 / size**2)
+        k[centre] += 2.0
+        return k
+    return np.random.default_rng(seed).normal(size=(size, size)) / size

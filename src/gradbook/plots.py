@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "PALETTE",
+    "convolution_figure",
     "figure",
     "layout",
     "loss_curve_trace",
@@ -148,3 +149,119 @@ def loss_curve_trace(x, y, *, name: str, color: str, dash: str | None = None):
         name=name,
         line={"color": color, "dash": dash},
     )
+
+
+def _heatmap(z, *, colorscale: str, zmid: float | None = None, name: str):
+    import plotly.graph_objects as go
+
+    z = np.asarray(z, dtype=np.float32)
+    return go.Heatmap(
+        z=z,
+        colorscale=colorscale,
+        zmid=zmid,
+        showscale=False,
+        name=name,
+        hovertemplate="row %{y}, col %{x}: %{z:.3g}<extra>" + name + "</extra>",
+    )
+
+
+def _box(rows: slice, cols: slice, *, color: str, name: str, axis: int):
+    """A rectangle around cells rows x cols of a heatmap, as a closed line trace."""
+    import plotly.graph_objects as go
+
+    top, bottom = rows.start - 0.5, rows.stop - 0.5
+    left, right = cols.start - 0.5, cols.stop - 0.5
+    suffix = "" if axis == 1 else str(axis)
+    return go.Scatter(
+        x=[left, right, right, left, left],
+        y=[top, top, bottom, bottom, top],
+        mode="lines",
+        line={"color": color, "width": 2.5},
+        name=name,
+        hoverinfo="skip",
+        showlegend=False,
+        xaxis=f"x{suffix}",
+        yaxis=f"y{suffix}",
+    )
+
+
+def convolution_figure(image, kernel2d, *, stride: int = 1, padding: str = "valid", pool: int = 1, title: str = ""):
+    """Input, kernel, feature map and pooled map side by side, with one receptive field traced.
+
+    The centre cell of the pooled map (or of the feature map when ``pool == 1``) is outlined in
+    every panel it depends on: its pooling window on the feature map and that window's
+    receptive field on the input.
+
+    Parameters
+    ----------
+    image : array of shape (H, W)
+    kernel2d : array of shape (K, K)
+    stride, padding :
+        Of the convolution (see :func:`gradbook.conv.conv2d`).
+    pool : int
+        Max-pooling window (and stride); 1 means no pooling.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    import plotly.graph_objects as go
+
+    from gradbook import conv
+
+    image = np.asarray(image, dtype=np.float64)
+    kernel2d = np.asarray(kernel2d, dtype=np.float64)
+    k = kernel2d.shape[0]
+    x = image[np.newaxis, :, :, np.newaxis]
+    fmap = conv.conv2d(x, kernel2d[:, :, np.newaxis, np.newaxis], stride=stride, padding=padding)[0, :, :, 0]
+    pooled = conv.max_pool2d(fmap[np.newaxis, :, :, np.newaxis], pool)[0, :, :, 0] if pool > 1 else fmap
+
+    # The traced cell and everything it depends on.
+    pi, pj = pooled.shape[0] // 2, pooled.shape[1] // 2
+    f_rows = slice(pi * pool, pi * pool + pool)
+    f_cols = slice(pj * pool, pj * pool + pool)
+    corners = [
+        conv.input_window(i, j, k, stride=stride, padding=padding, input_hw=image.shape)
+        for i in (f_rows.start, f_rows.stop - 1)
+        for j in (f_cols.start, f_cols.stop - 1)
+    ]
+    in_rows = slice(min(r.start for r, _ in corners), max(r.stop for r, _ in corners))
+    in_cols = slice(min(c.start for _, c in corners), max(c.stop for _, c in corners))
+
+    accent = PALETTE[1]
+    panels = [
+        ("input", _heatmap(image, colorscale="gray", name="input"), image.shape),
+        ("kernel", _heatmap(kernel2d, colorscale="RdBu", zmid=0.0, name="kernel"), kernel2d.shape),
+        ("feature map", _heatmap(fmap, colorscale="gray", name="feature map"), fmap.shape),
+        ("pooled" if pool > 1 else "(no pooling)", _heatmap(pooled, colorscale="gray", name="pooled"), pooled.shape),
+    ]
+    fig = go.Figure()
+    gap = 0.04
+    width = (1 - 3 * gap) / 4
+    annotations = []
+    for n, (label, trace, shape) in enumerate(panels, start=1):
+        suffix = "" if n == 1 else str(n)
+        trace.update(xaxis=f"x{suffix}", yaxis=f"y{suffix}")
+        fig.add_trace(trace)
+        start = (n - 1) * (width + gap)
+        fig.update_layout({
+            f"xaxis{suffix}": {"domain": [start, start + width], "showticklabels": False, "showgrid": False, "ticks": "", "showline": False,
+                               "zeroline": False, "constrain": "domain"},
+            f"yaxis{suffix}": {"autorange": "reversed", "scaleanchor": f"x{suffix}", "showticklabels": False, "ticks": "", "showline": False,
+                               "showgrid": False, "zeroline": False, "constrain": "domain"},
+        })
+        annotations.append({
+            "text": f"{label}<br>{shape[0]} x {shape[1]}", "x": start + width / 2, "y": 1.0,
+            "xref": "paper", "yref": "paper", "yanchor": "bottom", "showarrow": False, "font": {"size": 12},
+        })
+    fig.add_trace(_box(in_rows, in_cols, color=accent, name="receptive field", axis=1))
+    fig.add_trace(_box(f_rows, f_cols, color=accent, name="pooling window", axis=3))
+    fig.add_trace(_box(slice(pi, pi + 1), slice(pj, pj + 1), color=accent, name="traced cell", axis=4))
+    fig.update_layout(**layout(
+        title={"text": title},
+        height=330,
+        margin={"l": 10, "r": 10, "t": 90, "b": 10},
+        annotations=annotations,
+        showlegend=False,
+    ))
+    return fig

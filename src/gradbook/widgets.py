@@ -330,7 +330,7 @@ class Explorer:
             current = settings[active]
             controls = [
                 {
-                    "name": name,
+                    "name": getattr(self.controls[name], "description", "") or name,
                     "labels": [_format_value(v) for v in self.grid[name]],
                     "active": next(i for i, v in enumerate(self.grid[name]) if _same(v, current[name])),
                 }

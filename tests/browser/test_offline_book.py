@@ -50,7 +50,7 @@ def test_page_works_offline(offline_page, book_url, path):
     if path in PAGES:
         expected = _figures_in_executed_notebook(path)
         shown = page.locator("article img").count()
-        assert expected > 0 and shown == expected, f"{shown} images on the page, {expected} in the notebook"
+        assert shown == expected, f"{shown} images on the page, {expected} in the notebook"
 
     # Navigation: every link in the sidebar and the previous/next footer leads to a page.
     links = page.evaluate(
