@@ -271,7 +271,8 @@ def _pool_setup(x, pool_size, stride, padding):
 
 
 def max_pool2d(x, pool_size=2, *, stride=None, padding: Padding = "valid", method: str = "vectorized") -> np.ndarray:
-    """Max pooling as ``tf.nn.max_pool2d``: padded cells never win (they count as -inf).
+    """Max pooling as ``tf.nn.max_pool2d``: padded cells never win (they count as -inf), and a
+    NaN loses to any number, as in TensorFlow's CPU kernel.
 
     ``stride`` defaults to ``pool_size``, as in Keras. Same conventions as :func:`conv2d`.
     """
@@ -280,7 +281,8 @@ def max_pool2d(x, pool_size=2, *, stride=None, padding: Padding = "valid", metho
     dtype = _float_dtype(x)
     xp = _pad(x.astype(dtype, copy=False), pads, value=-np.inf)
     if method == "vectorized":
-        return _windows(xp, k, s, out).max(axis=(4, 5))
+        # fmax ignores NaN the way TensorFlow's kernel (and the loop below) does.
+        return np.fmax.reduce(_windows(xp, k, s, out), axis=(4, 5))
     y = np.empty((x.shape[0], out[0], out[1], x.shape[3]), dtype=dtype)
     for a in range(x.shape[0]):
         for i in range(out[0]):
@@ -344,8 +346,10 @@ def input_window(i: int, j: int, kernel_size, *, stride=1, padding: Padding = "v
         raise ValueError(f"Output cell ({i}, {j}) is outside the {out[0]}x{out[1]} output.")
     top = s[0] * i - pads[0][0]
     left = s[1] * j - pads[1][0]
-    rows = slice(max(top, 0), min(top + k[0], hw[0]))
-    cols = slice(max(left, 0), min(left + k[1], hw[1]))
+    # Clamp both ends: a cell that reads only padding gets an empty slice, never a negative
+    # stop (which Python would count from the end).
+    rows = slice(min(max(top, 0), hw[0]), min(max(top + k[0], 0), hw[0]))
+    cols = slice(min(max(left, 0), hw[1]), min(max(left + k[1], 0), hw[1]))
     return rows, cols
 
 
