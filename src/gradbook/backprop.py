@@ -1,0 +1,424 @@
+r"""Backward passes in NumPy: dense, convolution, pooling and activations, plus a gradient check.
+
+Every ``*_backward`` function takes the layer's input and the gradient of the loss with respect
+to the layer's output (``grad_out``, :math:`\partial L / \partial Y`) and returns the gradients
+with respect to the layer's input and parameters. Conventions (layouts, stride, padding) are
+those of :mod:`gradbook.conv`; the tests check every function against ``tf.GradientTape`` and
+against :func:`gradient_check`.
+
+The one idea behind all of them is the chain rule summed over every path: if an input value
+influences several outputs, its gradient is the sum of the gradients arriving through each one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from gradbook import conv
+
+__all__ = [
+    "ACTIVATIONS",
+    "GradientCheck",
+    "activation",
+    "activation_backward",
+    "avg_pool2d_backward",
+    "conv2d_backward",
+    "dense_backward",
+    "gradient_check",
+    "max_pool2d_backward",
+    "softmax_cross_entropy",
+]
+
+#: Activations with a forward function and a derivative here (Keras names and defaults).
+ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu")
+
+_LEAKY_SLOPE = 0.2  # keras.activations.leaky_relu's default negative_slope
+_ELU_ALPHA = 1.0
+
+
+# -- dense -------------------------------------------------------------------------------------------
+def dense_backward(x, w, grad_out) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Backward pass of :math:`Y = XW + b`.
+
+    :math:`\partial L/\partial X = G W^\top`, :math:`\partial L/\partial W = X^\top G`,
+    :math:`\partial L/\partial b = \sum_{\text{rows}} G`, with :math:`G = \partial L/\partial Y`.
+
+    Parameters
+    ----------
+    x : array of shape (N, n_in)
+    w : array of shape (n_in, n_out)
+    grad_out : array of shape (N, n_out)
+
+    Returns
+    -------
+    grad_x, grad_w, grad_b
+    """
+    x, w, g = np.asarray(x), np.asarray(w), np.asarray(grad_out)
+    if x.ndim != 2 or w.ndim != 2 or g.ndim != 2:
+        raise ValueError(f"Need 2-D x, w, grad_out; got shapes {x.shape}, {w.shape}, {g.shape}.")
+    if x.shape[1] != w.shape[0] or g.shape != (x.shape[0], w.shape[1]):
+        raise ValueError(
+            f"Shapes do not fit y = x @ w: x {x.shape}, w {w.shape}, grad_out {g.shape} "
+            f"(expected grad_out {(x.shape[0], w.shape[1])})."
+        )
+    return g @ w.T, x.T @ g, g.sum(axis=0)
+
+
+# -- convolution ---------------------------------------------------------------------------------------
+def _col2im(cols: np.ndarray, padded_shape, k_hw, s, out) -> np.ndarray:
+    """Scatter-add window rows back onto a (padded) input: the adjoint of im2col."""
+    n, hp, wp, c = padded_shape
+    cols = cols.reshape(n, out[0], out[1], k_hw[0], k_hw[1], c)
+    grad = np.zeros(padded_shape, dtype=cols.dtype)
+    for u in range(k_hw[0]):
+        for v in range(k_hw[1]):
+            grad[:, u : u + s[0] * (out[0] - 1) + 1 : s[0], v : v + s[1] * (out[1] - 1) + 1 : s[1], :] += cols[:, :, :, u, v, :]
+    return grad
+
+
+def _crop(grad_padded: np.ndarray, pads) -> np.ndarray:
+    (top, bottom), (left, right) = pads
+    h, w = grad_padded.shape[1], grad_padded.shape[2]
+    return grad_padded[:, top : h - bottom, left : w - right, :]
+
+
+def conv2d_backward(x, w, grad_out, *, stride=1, padding: conv.Padding = "valid") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Backward pass of :func:`gradbook.conv.conv2d`.
+
+    With the im2col view :math:`Y = \text{cols}(X)\,W_{\text{mat}}`:
+    :math:`\partial L/\partial W_{\text{mat}} = \text{cols}(X)^\top G` (a sum over every output
+    position, because the kernel is shared), :math:`\partial L/\partial b_k = \sum_{a,i,j} G[a,i,j,k]`,
+    and :math:`\partial L/\partial X` scatters :math:`G W_{\text{mat}}^\top` back onto the
+    windows it came from (col2im), summing where windows overlap, then drops the padding.
+
+    Parameters
+    ----------
+    x : array (N, H, W, C_in)
+    w : array (K_H, K_W, C_in, C_out)
+    grad_out : array (N, H_out, W_out, C_out)
+
+    Returns
+    -------
+    grad_x, grad_w, grad_b
+        Shapes of ``x``, ``w`` and ``(C_out,)``.
+    """
+    x = conv._check_images(x)
+    w = np.asarray(w)
+    g = np.asarray(grad_out)
+    if w.ndim != 4 or w.shape[2] != x.shape[3]:
+        raise ValueError(f"w {w.shape} does not fit x {x.shape}: need HWIO with in_channels {x.shape[3]}.")
+    k = (w.shape[0], w.shape[1])
+    s, pads, out = conv._geometry(x.shape, k, stride, padding)
+    if g.shape != (x.shape[0], out[0], out[1], w.shape[3]):
+        raise ValueError(f"grad_out has shape {g.shape}; the convolution's output has shape {(x.shape[0], out[0], out[1], w.shape[3])}.")
+    dtype = np.result_type(x, w, g)
+    xp = conv._pad(x.astype(dtype, copy=False), pads)
+    cols = conv.im2col(xp, k, stride=s)                          # (N*Ho*Wo, KH*KW*C)
+    g_mat = g.astype(dtype, copy=False).reshape(-1, w.shape[3])   # (N*Ho*Wo, C_out)
+    grad_w = (cols.T @ g_mat).reshape(w.shape)
+    grad_b = g_mat.sum(axis=0)
+    grad_cols = g_mat @ w.astype(dtype, copy=False).reshape(-1, w.shape[3]).T
+    grad_x = _crop(_col2im(grad_cols, xp.shape, k, s, out), pads)
+    return grad_x, grad_w, grad_b
+
+
+# -- pooling -------------------------------------------------------------------------------------------
+def max_pool2d_backward(x, grad_out, pool_size=2, *, stride=None, padding: conv.Padding = "valid") -> np.ndarray:
+    """Backward pass of :func:`gradbook.conv.max_pool2d`: each window's gradient goes to its maximum.
+
+    Ties go to the first maximal cell in row-major order of the window, as TensorFlow's CPU
+    kernel does; overlapping windows add their gradients. Padded cells never receive gradient.
+
+    Returns
+    -------
+    grad_x : array of the shape of ``x``
+    """
+    x, k, s, pads, out = conv._pool_setup(x, pool_size, stride, padding)
+    g = np.asarray(grad_out)
+    if g.shape != (x.shape[0], out[0], out[1], x.shape[3]):
+        raise ValueError(f"grad_out has shape {g.shape}; the pooling output has shape {(x.shape[0], out[0], out[1], x.shape[3])}.")
+    dtype = conv._float_dtype(x)
+    xp = conv._pad(x.astype(dtype, copy=False), pads, value=-np.inf)
+    win = conv._windows(xp, k, s, out)                         # (N, Ho, Wo, C, KH, KW)
+    flat = win.reshape(*win.shape[:4], k[0] * k[1])
+    flat = np.where(np.isnan(flat), -np.inf, flat)             # NaN never wins, as in the forward pass
+    arg = flat.argmax(axis=-1)                                  # first maximum in row-major order
+    du, dv = np.divmod(arg, k[1])
+    a, i, j, c = np.indices(arg.shape)
+    rows = s[0] * i + du
+    cols = s[1] * j + dv
+    grad = np.zeros(xp.shape, dtype=np.result_type(dtype, g))
+    np.add.at(grad, (a, rows, cols, c), g)
+    return _crop(grad, pads)
+
+
+def avg_pool2d_backward(x, grad_out, pool_size=2, *, stride=None, padding: conv.Padding = "valid") -> np.ndarray:
+    """Backward pass of :func:`gradbook.conv.avg_pool2d`: each window spreads its gradient evenly.
+
+    A window divides its gradient by the number of real (unpadded) cells it covers, matching the
+    forward pass; overlapping windows add.
+
+    Returns
+    -------
+    grad_x : array of the shape of ``x``
+    """
+    x, k, s, pads, out = conv._pool_setup(x, pool_size, stride, padding)
+    g = np.asarray(grad_out)
+    if g.shape != (x.shape[0], out[0], out[1], x.shape[3]):
+        raise ValueError(f"grad_out has shape {g.shape}; the pooling output has shape {(x.shape[0], out[0], out[1], x.shape[3])}.")
+    dtype = np.result_type(conv._float_dtype(x), g)
+    inside = conv._pad(np.ones((1, x.shape[1], x.shape[2], 1), dtype=dtype), pads)
+    counts = conv._windows(inside, k, s, out).sum(axis=(4, 5))   # (1, Ho, Wo, 1)
+    share = (g / counts).astype(dtype, copy=False)                 # (N, Ho, Wo, C)
+    padded_shape = (x.shape[0], x.shape[1] + sum(pads[0]), x.shape[2] + sum(pads[1]), x.shape[3])
+    cols = np.broadcast_to(share[:, :, :, None, None, :], (*share.shape[:3], k[0], k[1], share.shape[3]))
+    return _crop(_col2im(np.ascontiguousarray(cols), padded_shape, k, s, out), pads)
+
+
+# -- activations ---------------------------------------------------------------------------------------
+def _check_activation(name: str) -> None:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"Unknown activation {name!r}. Choose one of: {', '.join(ACTIVATIONS)}.")
+
+
+def activation(name: str, z) -> np.ndarray:
+    """Apply an activation (Keras's definition and defaults: leaky slope 0.2, ELU alpha 1, exact GELU)."""
+    _check_activation(name)
+    z = np.asarray(z, dtype=np.result_type(z, np.float32))
+    if name == "sigmoid":
+        return 0.5 * (1.0 + np.tanh(0.5 * z))  # = 1 / (1 + exp(-z)), without overflow
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "leaky_relu":
+        return np.where(z > 0, z, _LEAKY_SLOPE * z)
+    if name == "elu":
+        return np.where(z > 0, z, _ELU_ALPHA * np.expm1(np.minimum(z, 0)))
+    erf = np.vectorize(math.erf, otypes=[z.dtype])
+    return 0.5 * z * (1.0 + erf(z / math.sqrt(2.0)))
+
+
+def activation_backward(name: str, z, grad_out) -> np.ndarray:
+    r"""Gradient of the loss with respect to the pre-activation ``z``: ``grad_out * f'(z)``.
+
+    Derivatives: sigmoid :math:`\sigma(1-\sigma)` (at most 1/4), tanh :math:`1 - \tanh^2`,
+    ReLU :math:`[z > 0]` (0 at 0, as TensorFlow), leaky ReLU 1 or 0.2, ELU 1 or
+    :math:`\alpha e^z`, GELU :math:`\Phi(z) + z\,\varphi(z)`.
+    """
+    _check_activation(name)
+    z = np.asarray(z, dtype=np.result_type(z, np.float32))
+    g = np.asarray(grad_out)
+    if name == "sigmoid":
+        sig = activation("sigmoid", z)
+        d = sig * (1 - sig)
+    elif name == "tanh":
+        d = 1 - np.tanh(z) ** 2
+    elif name == "relu":
+        d = (z > 0).astype(z.dtype)
+    elif name == "leaky_relu":
+        d = np.where(z > 0, 1.0, _LEAKY_SLOPE).astype(z.dtype)
+    elif name == "elu":
+        d = np.where(z > 0, 1.0, _ELU_ALPHA * np.exp(np.minimum(z, 0))).astype(z.dtype)
+    else:
+        erf = np.vectorize(math.erf, otypes=[z.dtype])
+        cdf = 0.5 * (1.0 + erf(z / math.sqrt(2.0)))
+        pdf = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+        d = cdf + z * pdf
+    return g * d
+
+
+# -- loss ------------------------------------------------------------------------------------------------
+def softmax_cross_entropy(logits, labels) -> tuple[float, np.ndarray]:
+    r"""Mean softmax cross-entropy of integer ``labels`` and its gradient with respect to ``logits``.
+
+    :math:`\partial L / \partial z = (\operatorname{softmax}(z) - \text{onehot}(y)) / N`.
+    """
+    z = np.asarray(logits, dtype=np.result_type(logits, np.float32))
+    y = np.asarray(labels)
+    if z.ndim != 2 or y.shape != (z.shape[0],):
+        raise ValueError(f"Need logits (N, classes) and labels (N,); got {z.shape} and {y.shape}.")
+    shifted = z - z.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    n = z.shape[0]
+    loss = float(-log_probs[np.arange(n), y].mean())
+    grad = np.exp(log_probs)
+    grad[np.arange(n), y] -= 1.0
+    return loss, grad / n
+
+
+# -- gradient check --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GradientCheck:
+    """The result of :func:`gradient_check`.
+
+    Attributes
+    ----------
+    relative_errors : tuple of float
+        For each parameter, :math:`\\lVert a - n \\rVert / (\\lVert a \\rVert + \\lVert n \\rVert)`
+        between the analytic gradient ``a`` and the finite-difference one ``n`` (0 when both are 0).
+    analytic, numeric : tuple of numpy.ndarray
+    tolerance : float
+    """
+
+    relative_errors: tuple[float, ...]
+    analytic: tuple[np.ndarray, ...]
+    numeric: tuple[np.ndarray, ...]
+    tolerance: float
+
+    @property
+    def passed(self) -> bool:
+        return all(e <= self.tolerance for e in self.relative_errors)
+
+    @property
+    def max_error(self) -> float:
+        return max(self.relative_errors)
+
+    def __str__(self) -> str:
+        verdict = "PASSED" if self.passed else "FAILED"
+        errors = ", ".join(f"{e:.2e}" for e in self.relative_errors)
+        return f"gradient check {verdict}: relative errors [{errors}] (tolerance {self.tolerance:g})"
+
+
+def gradient_check(
+    f: Callable[..., tuple[float, Sequence[np.ndarray]]],
+    params: Sequence[np.ndarray],
+    *,
+    eps: float = 1e-6,
+    tolerance: float = 1e-6,
+) -> GradientCheck:
+    r"""Compare a hand-written gradient with central finite differences.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(*params) -> (loss, grads)``: the scalar loss and the analytic gradient of the loss
+        with respect to each parameter, in order and of the same shapes.
+    params : sequence of numpy.ndarray
+        Where to check. Use float64: finite differences in float32 are too coarse.
+    eps : float
+        Step of the central difference :math:`(f(p + \epsilon) - f(p - \epsilon)) / 2\epsilon`.
+    tolerance : float
+        Largest acceptable relative error.
+
+    Returns
+    -------
+    GradientCheck
+        ``passed`` is True when every parameter's relative error is within ``tolerance``.
+
+    Raises
+    ------
+    ValueError
+        If ``f`` returns gradients of the wrong number or shape, or a non-scalar or non-finite
+        loss.
+
+    Examples
+    --------
+    >>> w = np.array([1.0, -2.0])
+    >>> gradient_check(lambda w: (float(w @ w), [2 * w]), [w]).passed
+    True
+    """
+    params = [np.array(p, dtype=np.float64) for p in params]
+    loss, grads = f(*params)
+    grads = [np.asarray(g, dtype=np.float64) for g in grads]
+    if len(grads) != len(params):
+        raise ValueError(f"f returned {len(grads)} gradients for {len(params)} parameters.")
+    for i, (p, g) in enumerate(zip(params, grads)):
+        if g.shape != p.shape:
+            raise ValueError(f"Gradient {i} has shape {g.shape} but parameter {i} has shape {p.shape}.")
+    if not np.isfinite(loss):
+        raise ValueError(f"The loss at the given parameters is not finite ({loss}).")
+
+    numeric = []
+    for p in params:
+        num = np.zeros_like(p)
+        for idx in np.ndindex(p.shape):
+            old = p[idx]
+            p[idx] = old + eps
+            plus = float(f(*params)[0])
+            p[idx] = old - eps
+            minus = float(f(*params)[0])
+            p[idx] = old
+            num[idx] = (plus - minus) / (2 * eps)
+        numeric.append(num)
+    errors = []
+    for a, n in zip(grads, numeric):
+        scale = np.linalg.norm(a) + np.linalg.norm(n)
+        errors.append(0.0 if scale == 0 else float(np.linalg.norm(a - n) / scale))
+    return GradientCheck(tuple(errors), tuple(grads), tuple(numeric), tolerance)
+
+
+# -- a whole network by hand ---------------------------------------------------------------------------
+@dataclass
+class TinyCNN:
+    """conv -> ReLU -> max-pool -> flatten -> dense -> softmax cross-entropy, trained by hand.
+
+    Every gradient comes from the backward passes of this module, nothing from TensorFlow, so
+    the network is a check on all of them at once: trained from the same weights, it must follow
+    the same loss curve as the equivalent Keras model (see :meth:`from_keras`).
+
+    Attributes
+    ----------
+    kernel : array (K, K, C_in, filters)
+    bias : array (filters,)
+    dense_w : array (features, classes)
+    dense_b : array (classes,)
+    pool : int
+        Max-pooling window and stride.
+    """
+
+    kernel: np.ndarray
+    bias: np.ndarray
+    dense_w: np.ndarray
+    dense_b: np.ndarray
+    pool: int = 2
+
+    @classmethod
+    def from_keras(cls, model) -> "TinyCNN":
+        """Copy the weights of a Keras ``Conv2D -> ReLU -> MaxPooling2D -> Flatten -> Dense`` model."""
+        import keras
+
+        convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+        denses = [l for l in model.layers if isinstance(l, keras.layers.Dense)]
+        pools = [l for l in model.layers if isinstance(l, keras.layers.MaxPooling2D)]
+        if len(convs) != 1 or len(denses) != 1 or len(pools) != 1:
+            raise ValueError("from_keras expects exactly one Conv2D, one MaxPooling2D and one Dense layer.")
+        kernel, bias = (np.asarray(v, dtype=np.float64) for v in convs[0].get_weights())
+        dense_w, dense_b = (np.asarray(v, dtype=np.float64) for v in denses[0].get_weights())
+        return cls(kernel, bias, dense_w, dense_b, pool=int(pools[0].pool_size[0]))
+
+    @property
+    def params(self) -> list[np.ndarray]:
+        return [self.kernel, self.bias, self.dense_w, self.dense_b]
+
+    def logits(self, x) -> np.ndarray:
+        return self._forward(x)[-1]
+
+    def _forward(self, x):
+        z = conv.conv2d(x, self.kernel, self.bias)
+        a = np.maximum(z, 0)
+        p = conv.max_pool2d(a, self.pool)
+        flat = p.reshape(len(p), -1)
+        return z, a, p, flat, flat @ self.dense_w + self.dense_b
+
+    def loss_and_grads(self, x, y) -> tuple[float, list[np.ndarray]]:
+        """Mean cross-entropy on ``(x, y)`` and its gradients for :attr:`params`, by backprop."""
+        z, a, p, flat, logits = self._forward(x)
+        loss, g_logits = softmax_cross_entropy(logits, y)
+        g_flat, g_dw, g_db = dense_backward(flat, self.dense_w, g_logits)
+        g_p = g_flat.reshape(p.shape)
+        g_a = max_pool2d_backward(a, g_p, self.pool)
+        g_z = activation_backward("relu", z, g_a)
+        _, g_k, g_b = conv2d_backward(x, self.kernel, g_z)
+        return loss, [g_k, g_b, g_dw, g_db]
+
+    def sgd_step(self, x, y, lr: float) -> float:
+        """One plain gradient-descent step on the batch; returns the loss before the step."""
+        loss, grads = self.loss_and_grads(x, y)
+        for p, g in zip(self.params, grads):
+            p -= lr * g
+        return loss
