@@ -383,3 +383,15 @@ def test_plotly_bundle_does_not_embed_plotlyjs():
     assert len(payload["data"]) == 2
     assert payload["config"]["displaylogo"] is False
     assert "lr=0.1" in bundle["text/plain"]
+
+
+def test_int_slider():
+    from gradbook.widgets import int_slider
+
+    s = int_slider(0, min=0, max=9, description="seed")
+    assert (s.value, s.min, s.max, s.description) == (0, 0, 9, "seed")
+    assert s.continuous_update is False
+    with pytest.raises(ValueError, match="outside"):
+        int_slider(10, min=0, max=9)
+    with pytest.raises(ValueError, match="min <= max"):
+        int_slider(0, min=3, max=2)

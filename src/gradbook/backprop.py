@@ -422,3 +422,117 @@ class TinyCNN:
         for p, g in zip(self.params, grads):
             p -= lr * g
         return loss
+
+
+@dataclass
+class TwoLayerNet:
+    """x -> dense -> activation -> dense -> softmax cross-entropy, trained by hand-written backprop.
+
+    Create one with :meth:`init`; :meth:`loss_and_grads` is the forward and backward pass written
+    out layer by layer, and :meth:`train` runs full-batch gradient descent with it.
+    """
+
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: np.ndarray
+    hidden_activation: str = "tanh"
+
+    @classmethod
+    def init(cls, n_in: int, hidden: int, n_out: int, *, activation: str = "tanh", seed: int = 0) -> "TwoLayerNet":
+        """Glorot-uniform weights and zero biases (Keras's defaults), seeded.
+
+        Raises
+        ------
+        ValueError
+            For a layer size below 1 or an unknown activation.
+        """
+        _check_activation(activation)
+        for label, v in (("n_in", n_in), ("hidden", hidden), ("n_out", n_out)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{label} must be a whole number >= 1, got {v!r}.")
+        rng = np.random.default_rng(seed)
+
+        def glorot(a: int, b: int) -> np.ndarray:
+            limit = math.sqrt(6.0 / (a + b))
+            return rng.uniform(-limit, limit, size=(a, b))
+
+        return cls(glorot(n_in, hidden), np.zeros(hidden), glorot(hidden, n_out), np.zeros(n_out), activation)
+
+    @property
+    def params(self) -> list[np.ndarray]:
+        return [self.w1, self.b1, self.w2, self.b2]
+
+    def probabilities(self, x) -> np.ndarray:
+        """Class probabilities, shape (N, n_out)."""
+        logits = activation(self.hidden_activation, np.asarray(x) @ self.w1 + self.b1) @ self.w2 + self.b2
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def loss_and_grads(self, x, y) -> tuple[float, list[np.ndarray]]:
+        """Forward, then backward, one layer at a time."""
+        x = np.asarray(x, dtype=np.float64)
+        z1 = x @ self.w1 + self.b1                          # forward: first dense layer
+        a1 = activation(self.hidden_activation, z1)         # hidden activation
+        z2 = a1 @ self.w2 + self.b2                         # second dense layer: logits
+        loss, g_z2 = softmax_cross_entropy(z2, y)           # dL/dz2 = (softmax - onehot) / N
+        g_a1, g_w2, g_b2 = dense_backward(a1, self.w2, g_z2)
+        g_z1 = activation_backward(self.hidden_activation, z1, g_a1)
+        _, g_w1, g_b1 = dense_backward(x, self.w1, g_z1)
+        return loss, [g_w1, g_b1, g_w2, g_b2]
+
+    def train(self, x, y, *, lr: float, steps: int) -> np.ndarray:
+        """Full-batch gradient descent; returns the loss before each step.
+
+        Raises
+        ------
+        ValueError
+            For a non-positive learning rate or step count, or when the loss stops being finite
+            (the message suggests a smaller learning rate).
+        """
+        if not (isinstance(lr, (int, float, np.floating)) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr must be a positive number, got {lr!r}.")
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(f"steps must be a whole number >= 1, got {steps!r}.")
+        losses = np.empty(steps)
+        for t in range(steps):
+            loss, grads = self.loss_and_grads(x, y)
+            if not math.isfinite(loss):
+                raise ValueError(f"The loss became {loss} at step {t}: lr={lr} is too large; try a smaller one.")
+            losses[t] = loss
+            for p, g in zip(self.params, grads):
+                p -= lr * g
+        return losses
+
+
+def input_gradients(model, x, y) -> list[tuple[str, np.ndarray]]:
+    """The gradient of the loss with respect to the input of every layer of a Keras model.
+
+    Runs the layers one after another under one ``tf.GradientTape`` and asks for the gradient
+    of the mean sparse cross-entropy (the model must output logits) with respect to each
+    intermediate tensor.
+
+    Parameters
+    ----------
+    model : keras.Sequential
+    x : array (N, ...)
+    y : array (N,) of integer labels
+
+    Returns
+    -------
+    list of (layer name, gradient array)
+        In layer order; each gradient has the shape of that layer's input.
+    """
+    import keras
+    import tensorflow as tf
+
+    h = tf.convert_to_tensor(np.asarray(x, dtype=np.float32))
+    inputs = []
+    with tf.GradientTape() as tape:
+        tape.watch(h)
+        for layer in model.layers:
+            inputs.append((layer.name, h))
+            h = layer(h)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, h)
+    grads = tape.gradient(loss, [t for _, t in inputs])
+    return [(name, g.numpy()) for (name, _), g in zip(inputs, grads)]

@@ -39,6 +39,7 @@ __all__ = [
     "activation_dropdown",
     "choice",
     "depth_slider",
+    "int_slider",
     "learning_rate_slider",
 ]
 
@@ -117,6 +118,37 @@ def depth_slider(
         max=max,
         description=description,
         continuous_update=continuous_update,
+    )
+
+
+def int_slider(
+    value: int,
+    *,
+    min: int,  # noqa: A002
+    max: int,  # noqa: A002
+    description: str = "",
+    continuous_update: bool = False,
+):
+    """A slider over whole numbers (an image index, a seed, a kernel size, a stride...).
+
+    Raises
+    ------
+    ValueError
+        If ``max < min`` or ``value`` lies outside ``[min, max]``.
+    """
+    import ipywidgets as w
+
+    if max < min:
+        raise ValueError(f"Need min <= max, got min={min}, max={max}.")
+    if not (min <= value <= max):
+        raise ValueError(f"value={value} lies outside [{min}, {max}].")
+    return w.IntSlider(
+        value=value,
+        min=min,
+        max=max,
+        description=description,
+        continuous_update=continuous_update,
+        style={"description_width": "initial"},
     )
 
 
