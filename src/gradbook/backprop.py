@@ -487,8 +487,8 @@ class TwoLayerNet:
         Raises
         ------
         ValueError
-            For a non-positive learning rate or step count, or when the loss stops being finite
-            (the message suggests a smaller learning rate).
+            For a non-positive learning rate or step count, or when training diverges (the loss
+            stops being finite or grows 10,000-fold); the message suggests a smaller learning rate.
         """
         if not (isinstance(lr, (int, float, np.floating)) and math.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be a positive number, got {lr!r}.")
@@ -497,8 +497,12 @@ class TwoLayerNet:
         losses = np.empty(steps)
         for t in range(steps):
             loss, grads = self.loss_and_grads(x, y)
-            if not math.isfinite(loss):
-                raise ValueError(f"The loss became {loss} at step {t}: lr={lr} is too large; try a smaller one.")
+            # Diverged: not a number, or grown by orders of magnitude past where it started.
+            if not math.isfinite(loss) or (t > 0 and loss > 1e4 * (losses[0] + 1.0)):
+                raise ValueError(
+                    f"Training diverged: the loss became {loss:.3g} at step {t} (it started at {losses[0]:.3g}); "
+                    f"lr={lr} is too large, try a smaller one."
+                )
             losses[t] = loss
             for p, g in zip(self.params, grads):
                 p -= lr * g
