@@ -117,3 +117,27 @@ def test_input_gradients_match_a_tape_on_each_layer_input():
     assert flow[3][1].shape == h.shape
     # Each gradient has the shape of its layer's input.
     assert [g.shape[1:] for _, g in flow] == [(8, 8, 1), (6, 6, 3), (3, 3, 3), (27,)]
+
+
+@pytest.mark.parametrize("labels", [[0, -1], [0, 3], [0.0, 1.0]])
+def test_softmax_cross_entropy_rejects_bad_labels(labels):
+    with pytest.raises(ValueError, match="labels"):
+        backprop.softmax_cross_entropy(np.zeros((2, 3)), np.array(labels))
+
+
+@pytest.mark.parametrize(
+    "conv_kwargs, dense_kwargs, match",
+    [({"strides": 2}, {}, "stride 1"), ({"padding": "same"}, {}, "padding"),
+     ({"activation": "tanh"}, {}, "relu"), ({}, {"activation": "softmax"}, "logits")],
+)
+def test_tiny_cnn_refuses_models_it_would_copy_wrongly(conv_kwargs, dense_kwargs, match):
+    layers = {"activation": "relu", **conv_kwargs}
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(2, 3, **layers),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10, **dense_kwargs),
+    ])
+    with pytest.raises(ValueError, match=match):
+        backprop.TinyCNN.from_keras(model)

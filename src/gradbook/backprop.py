@@ -132,6 +132,8 @@ def max_pool2d_backward(x, grad_out, pool_size=2, *, stride=None, padding: conv.
 
     Ties go to the first maximal cell in row-major order of the window, as TensorFlow's CPU
     kernel does; overlapping windows add their gradients. Padded cells never receive gradient.
+    A NaN never wins while the window holds a number (TensorFlow's kernel may route the gradient
+    to a NaN instead; a NaN in a network is a bug to fix, not a value to differentiate).
 
     Returns
     -------
@@ -146,13 +148,18 @@ def max_pool2d_backward(x, grad_out, pool_size=2, *, stride=None, padding: conv.
     win = conv._windows(xp, k, s, out)                         # (N, Ho, Wo, C, KH, KW)
     flat = win.reshape(*win.shape[:4], k[0] * k[1])
     flat = np.where(np.isnan(flat), -np.inf, flat)             # NaN never wins, as in the forward pass
-    arg = flat.argmax(axis=-1)                                  # first maximum in row-major order
+    real = conv._pad(np.ones((1, x.shape[1], x.shape[2], 1), dtype=bool), pads, value=False)
+    real = conv._windows(real, k, s, out).reshape(1, out[0], out[1], 1, k[0] * k[1])
+    # The winner is the first real cell (row-major) holding the window's maximum; padding,
+    # which holds -inf, loses every tie, even against a real -inf.
+    winners = (flat == flat.max(axis=-1, keepdims=True)) & real
+    arg = winners.argmax(axis=-1)
     du, dv = np.divmod(arg, k[1])
     a, i, j, c = np.indices(arg.shape)
     rows = s[0] * i + du
     cols = s[1] * j + dv
     grad = np.zeros(xp.shape, dtype=np.result_type(dtype, g))
-    np.add.at(grad, (a, rows, cols, c), g)
+    np.add.at(grad, (a, rows, cols, c), np.where(winners.any(axis=-1), g, 0))
     return _crop(grad, pads)
 
 
@@ -242,6 +249,8 @@ def softmax_cross_entropy(logits, labels) -> tuple[float, np.ndarray]:
     y = np.asarray(labels)
     if z.ndim != 2 or y.shape != (z.shape[0],):
         raise ValueError(f"Need logits (N, classes) and labels (N,); got {z.shape} and {y.shape}.")
+    if not np.issubdtype(y.dtype, np.integer) or (y.size and (y.min() < 0 or y.max() >= z.shape[1])):
+        raise ValueError(f"labels must be whole numbers in [0, {z.shape[1]}) for {z.shape[1]} classes.")
     shifted = z - z.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     n = z.shape[0]
@@ -324,6 +333,8 @@ def gradient_check(
     """
     params = [np.array(p, dtype=np.float64) for p in params]
     loss, grads = f(*params)
+    if np.ndim(loss) != 0:
+        raise ValueError(f"f must return a scalar loss; got an array of shape {np.shape(loss)}.")
     grads = [np.asarray(g, dtype=np.float64) for g in grads]
     if len(grads) != len(params):
         raise ValueError(f"f returned {len(grads)} gradients for {len(params)} parameters.")
@@ -387,6 +398,21 @@ class TinyCNN:
         pools = [l for l in model.layers if isinstance(l, keras.layers.MaxPooling2D)]
         if len(convs) != 1 or len(denses) != 1 or len(pools) != 1:
             raise ValueError("from_keras expects exactly one Conv2D, one MaxPooling2D and one Dense layer.")
+        c, p, d = convs[0], pools[0], denses[0]
+        problems = []
+        if tuple(c.strides) != (1, 1) or c.padding != "valid" or tuple(c.dilation_rate) != (1, 1):
+            problems.append(f"Conv2D must have stride 1, 'valid' padding, no dilation (has {c.strides}, {c.padding!r})")
+        if c.activation is not keras.activations.relu:
+            problems.append(f"Conv2D must use activation='relu' (has {c.activation.__name__})")
+        pool = tuple(p.pool_size)
+        if pool[0] != pool[1] or tuple(p.strides) != pool or p.padding != "valid":
+            problems.append(f"MaxPooling2D must be square with stride = pool size and 'valid' padding (has {pool}, {p.strides}, {p.padding!r})")
+        if d.activation is not keras.activations.linear:
+            problems.append(f"Dense must output logits (activation None, has {d.activation.__name__})")
+        if not c.use_bias or not d.use_bias:
+            problems.append("both Conv2D and Dense must use a bias")
+        if problems:
+            raise ValueError("TinyCNN cannot copy this model: " + "; ".join(problems) + ".")
         kernel, bias = (np.asarray(v, dtype=np.float64) for v in convs[0].get_weights())
         dense_w, dense_b = (np.asarray(v, dtype=np.float64) for v in denses[0].get_weights())
         return cls(kernel, bias, dense_w, dense_b, pool=int(pools[0].pool_size[0]))
