@@ -1,0 +1,239 @@
+"""Measuring vanishing and exploding gradients, layer by layer.
+
+* :func:`layer_gradient_norms`: the gradient norm of every layer's kernel, from one
+  ``tf.GradientTape`` pass, input side first;
+* :func:`activation_stats`: mean, spread and saturation of every layer's output;
+* :class:`GradientHistory`: a Keras callback recording the per-layer norms during ``fit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence
+
+import keras
+import numpy as np
+
+__all__ = [
+    "ActivationStats",
+    "GradientHistory",
+    "LayerNorm",
+    "NormTable",
+    "activation_stats",
+    "layer_gradient_norms",
+]
+
+#: Distance from a bound that counts as saturated for sigmoid and tanh.
+SATURATION_MARGIN = 1e-2
+
+
+@dataclass(frozen=True)
+class LayerNorm:
+    """One row of :class:`NormTable`."""
+
+    layer: str
+    depth: int
+    norm: float
+    params: int
+
+
+class NormTable(tuple):
+    """Per-layer gradient norms, input side first: a tuple of :class:`LayerNorm` rows."""
+
+    @property
+    def norms(self) -> np.ndarray:
+        return np.array([r.norm for r in self])
+
+    @property
+    def layers(self) -> list[str]:
+        return [r.layer for r in self]
+
+    @property
+    def ratio(self) -> float:
+        """First-layer norm divided by last-layer norm: below 1 means the gradient shrinks
+        on its way back to the input (vanishing), above 1 that it grows (exploding)."""
+        last = self[-1].norm
+        return float(self[0].norm / last) if last > 0 else float("inf")
+
+    def __repr__(self) -> str:
+        lines = [f"{'layer':>12} {'depth':>5} {'gradient norm':>14} {'params':>8}"]
+        lines += [f"{r.layer:>12} {r.depth:>5} {r.norm:>14.3e} {r.params:>8}" for r in self]
+        return "\n".join(lines)
+
+
+def _weighted_layers(model) -> list[Any]:
+    layers = [l for l in model.layers if getattr(l, "kernel", None) is not None and l.trainable]
+    if not layers:
+        raise ValueError(f"Model {model.name!r} has no trainable layer with a kernel.")
+    return layers
+
+
+def _default_loss():
+    import keras
+
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def _check_batch(model, x, y) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y)
+    if len(x) == 0 or len(x) != len(y):
+        raise ValueError(f"Need a non-empty batch with one label per example; got {len(x)} inputs and {len(y)} labels.")
+    expected = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
+    if expected is not None and tuple(x.shape[1:]) != expected:
+        raise ValueError(f"x has examples of shape {x.shape[1:]}, but the model expects {expected}.")
+    return x, y
+
+
+def layer_gradient_norms(model, x, y, loss: Callable | None = None) -> NormTable:
+    """The L2 norm of the loss gradient with respect to each layer's kernel.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Its layers with a ``kernel`` (Dense, Conv2D) are measured, in model order.
+    x, y :
+        One batch of inputs and integer labels.
+    loss : callable, optional
+        ``loss(y_true, y_pred)``; default: sparse categorical cross-entropy on logits.
+
+    Returns
+    -------
+    NormTable
+        One :class:`LayerNorm` per weighted layer: name, depth index (1 = nearest the input),
+        gradient norm, parameter count.
+
+    Raises
+    ------
+    ValueError
+        For a batch that does not fit the model, or a non-finite loss or gradient (the message
+        says which layer and suggests a smaller initial scale or learning rate).
+    """
+    import tensorflow as tf
+
+    x, y = _check_batch(model, x, y)
+    loss = loss or _default_loss()
+    layers = _weighted_layers(model)
+    kernels = [l.kernel for l in layers]
+    with tf.GradientTape() as tape:
+        value = loss(y, model(x, training=False))
+    grads = tape.gradient(value, kernels)
+    if not np.isfinite(float(value)):
+        raise ValueError(
+            f"The loss is {float(value)} for this model and batch, so its gradients are meaningless. "
+            "The activations overflowed: use a smaller initializer scale."
+        )
+    rows = []
+    for depth, (layer, g) in enumerate(zip(layers, grads), start=1):
+        norm = float(tf.norm(g)) if g is not None else 0.0
+        if not np.isfinite(norm):
+            raise ValueError(f"The gradient of layer {layer.name!r} is not finite ({norm}): use a smaller initializer scale.")
+        rows.append(LayerNorm(layer.name, depth, norm, int(layer.count_params())))
+    return NormTable(rows)
+
+
+@dataclass(frozen=True)
+class ActivationStats:
+    """Statistics of one layer's output over a batch."""
+
+    layer: str
+    depth: int
+    activation: str
+    mean: float
+    std: float
+    saturated: float
+    values: np.ndarray
+
+    def __repr__(self) -> str:
+        return (f"ActivationStats({self.layer}: {self.activation}, mean {self.mean:.3g}, std {self.std:.3g}, "
+                f"saturated {self.saturated:.1%})")
+
+
+def _saturated_fraction(activation: str, a: np.ndarray) -> float:
+    if activation == "sigmoid":
+        return float(np.mean((a < SATURATION_MARGIN) | (a > 1 - SATURATION_MARGIN)))
+    if activation == "tanh":
+        return float(np.mean(np.abs(a) > 1 - SATURATION_MARGIN))
+    if activation == "relu":
+        return float(np.mean(a == 0))
+    return float("nan")  # no saturation notion for linear, ELU, GELU, leaky ReLU
+
+
+def activation_stats(model, x, *, sample: int = 2000, seed: int = 0) -> list[ActivationStats]:
+    """Mean, standard deviation and saturated fraction of each weighted layer's output.
+
+    Saturated means: within :data:`SATURATION_MARGIN` of 0 or 1 for sigmoid, of -1 or 1 for tanh,
+    exactly 0 for ReLU (a dead unit passes no gradient); NaN for activations without a flat
+    region. ``values`` keeps a random sample of ``sample`` output values for histograms.
+
+    Returns
+    -------
+    list of ActivationStats
+        Hidden layers only (the logits layer is left out), input side first.
+    """
+    import tensorflow as tf
+
+    x = np.asarray(x, dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    stats = []
+    h = tf.convert_to_tensor(x)
+    depth = 0
+    for layer in model.layers:
+        h = layer(h, training=False)
+        if getattr(layer, "kernel", None) is None or layer.name == "logits":
+            continue
+        depth += 1
+        a = h.numpy().ravel()
+        name = getattr(layer.activation, "__name__", "linear")
+        pick = a if a.size <= sample else rng.choice(a, size=sample, replace=False)
+        stats.append(ActivationStats(layer.name, depth, name, float(a.mean()), float(a.std()),
+                                     _saturated_fraction(name, a), pick))
+    return stats
+
+
+class GradientHistory(keras.callbacks.Callback):
+    """A Keras callback that records per-layer gradient norms every ``every`` training steps.
+
+    The norms are measured on a fixed probe batch ``(x, y)`` with :func:`layer_gradient_norms`,
+    so they are comparable from step to step and cost one extra forward and backward pass on a
+    small batch every ``every`` steps, nothing in between.
+
+    Attributes
+    ----------
+    steps : list of int
+        The training step (batch count) of each record; 0 is before training.
+    norms : numpy.ndarray
+        Shape (records, layers).
+    layers : list of str
+    """
+
+    def __init__(self, x, y, *, every: int = 50, loss: Callable | None = None):
+        super().__init__()
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a whole number >= 1, got {every!r}.")
+        self.x, self.y = np.asarray(x, dtype=np.float32), np.asarray(y)
+        self.every = every
+        self.loss = loss
+        self.steps: list[int] = []
+        self._rows: list[np.ndarray] = []
+        self.layers: list[str] = []
+        self._step = 0
+
+    def _record(self) -> None:
+        table = layer_gradient_norms(self.model, self.x, self.y, self.loss)
+        self.layers = table.layers
+        self.steps.append(self._step)
+        self._rows.append(table.norms)
+
+    def on_train_begin(self, logs=None) -> None:
+        if not self.steps:
+            self._record()
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self._step += 1
+        if self._step % self.every == 0:
+            self._record()
+
+    @property
+    def norms(self) -> np.ndarray:
+        return np.array(self._rows)

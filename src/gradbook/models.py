@@ -1,0 +1,190 @@
+"""Model builders for experiments on depth: plain MLPs and CNNs from 1 to 100 layers.
+
+Both builders take the knobs chapters 4 and 5 turn (depth, activation, initializer and its
+scale) and return an uncompiled ``keras.Sequential`` whose hidden layers are named
+``hidden_1 ... hidden_n`` and whose last layer, ``logits``, outputs logits. Weights are seeded.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+__all__ = ["ACTIVATIONS", "INITIALIZERS", "cnn", "initializer", "mlp"]
+
+#: Activation names the builders accept (Keras names).
+ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "linear")
+
+#: Initializer names the builders accept. "glorot" is Keras's default (glorot_uniform).
+INITIALIZERS: tuple[str, ...] = ("glorot", "he", "lecun", "normal")
+
+_MAX_DEPTH = 100
+
+
+def initializer(name: str, *, scale: float = 1.0, seed: int = 0):
+    """A Keras initializer whose standard deviation is ``scale`` times the named scheme's.
+
+    ``"glorot"``: uniform with variance ``2 / (fan_in + fan_out)`` (Keras's default);
+    ``"he"``: truncated normal with variance ``2 / fan_in``; ``"lecun"``: truncated normal with
+    variance ``1 / fan_in``; ``"normal"``: a naive fixed normal with standard deviation 0.05
+    (Keras's ``RandomNormal`` default), whatever the layer's size.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or a scale that is not a positive number.
+    """
+    import keras
+
+    if name not in INITIALIZERS:
+        raise ValueError(f"Unknown initializer {name!r}. Choose one of: {', '.join(INITIALIZERS)}.")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+        raise ValueError(f"scale must be a positive number, got {scale!r}.")
+    variance = scale**2
+    if name == "glorot":
+        return keras.initializers.VarianceScaling(variance, "fan_avg", "uniform", seed=seed)
+    if name == "he":
+        return keras.initializers.VarianceScaling(2.0 * variance, "fan_in", "truncated_normal", seed=seed)
+    if name == "lecun":
+        return keras.initializers.VarianceScaling(variance, "fan_in", "truncated_normal", seed=seed)
+    return keras.initializers.RandomNormal(stddev=0.05 * scale, seed=seed)
+
+
+def _check(depth, width_name: str, width, activation: str, init: str, input_shape, num_classes) -> None:
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= _MAX_DEPTH:
+        raise ValueError(f"depth must be a whole number from 1 to {_MAX_DEPTH}, got {depth!r}.")
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"{width_name} must be a whole number >= 1, got {width!r}.")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"Unknown activation {activation!r}. Choose one of: {', '.join(ACTIVATIONS)}.")
+    if init not in INITIALIZERS:
+        raise ValueError(f"Unknown initializer {init!r}. Choose one of: {', '.join(INITIALIZERS)}.")
+    if not input_shape or any(not isinstance(d, int) or d < 1 for d in input_shape):
+        raise ValueError(f"input_shape must be positive whole numbers, got {input_shape!r}.")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be a whole number >= 2, got {num_classes!r}.")
+
+
+def mlp(
+    depth: int,
+    width: int = 64,
+    activation: str = "sigmoid",
+    initializer_name: str = "glorot",
+    *,
+    init_scale: float = 1.0,
+    input_shape: Sequence[int] = (28, 28, 1),
+    num_classes: int = 10,
+    seed: int = 0,
+):
+    """A plain fully connected network: Flatten, ``depth`` hidden Dense layers, Dense logits.
+
+    Parameters
+    ----------
+    depth : int
+        Number of hidden layers, 1 to 100.
+    width : int
+        Units per hidden layer.
+    activation : str
+        One of :data:`ACTIVATIONS`, used by every hidden layer.
+    initializer_name : str
+        One of :data:`INITIALIZERS`, for every kernel (biases start at zero).
+    init_scale : float
+        Multiplies the initializer's standard deviation (1 = the scheme as published).
+    input_shape, num_classes, seed :
+        The input (images are flattened), the number of classes, and the weight seed.
+
+    Returns
+    -------
+    keras.Sequential (not compiled)
+
+    Raises
+    ------
+    ValueError
+        For any argument outside its range; the message says which and what is allowed.
+    """
+    import keras
+
+    input_shape = tuple(input_shape)
+    _check(depth, "width", width, activation, initializer_name, input_shape, num_classes)
+    initializer(initializer_name, scale=init_scale)  # validates the scale
+    layers = [keras.Input(input_shape), keras.layers.Flatten(name="flatten")]
+    for i in range(depth):
+        layers.append(keras.layers.Dense(
+            width,
+            activation=activation,
+            kernel_initializer=initializer(initializer_name, scale=init_scale, seed=seed * 1000 + i),
+            name=f"hidden_{i + 1}",
+        ))
+    layers.append(keras.layers.Dense(
+        num_classes, kernel_initializer=initializer(initializer_name, scale=init_scale, seed=seed * 1000 + depth), name="logits"
+    ))
+    return keras.Sequential(layers, name=f"mlp_{depth}x{width}_{activation}_{initializer_name}")
+
+
+def cnn(
+    depth: int,
+    filters: int = 16,
+    activation: str = "relu",
+    initializer_name: str = "he",
+    *,
+    init_scale: float = 1.0,
+    input_shape: Sequence[int] = (28, 28, 1),
+    num_classes: int = 10,
+    pool_every: int | None = None,
+    seed: int = 0,
+):
+    """A plain convolutional network of ``depth`` 3x3 'same' convolutions, then Dense logits.
+
+    A 2x2 max-pooling follows every ``pool_every``-th convolution (default: about a third of the
+    depth) but only while the feature map is at least 4 pixels on each side, so any depth from 1
+    to 100 works on any input of at least 1x1.
+
+    Parameters
+    ----------
+    depth : int
+        Number of convolutions, 1 to 100.
+    filters : int
+        Channels of every convolution.
+    activation, initializer_name, init_scale, input_shape, num_classes, seed :
+        As for :func:`mlp`.
+    pool_every : int, optional
+        Pool after every this many convolutions.
+
+    Returns
+    -------
+    keras.Sequential (not compiled)
+
+    Raises
+    ------
+    ValueError
+        For any argument outside its range.
+    """
+    import keras
+
+    input_shape = tuple(input_shape)
+    _check(depth, "filters", filters, activation, initializer_name, input_shape, num_classes)
+    if len(input_shape) != 3:
+        raise ValueError(f"A CNN needs an image input (height, width, channels), got {input_shape!r}.")
+    initializer(initializer_name, scale=init_scale)
+    if pool_every is None:
+        pool_every = max(1, depth // 3)
+    if isinstance(pool_every, bool) or not isinstance(pool_every, int) or pool_every < 1:
+        raise ValueError(f"pool_every must be a whole number >= 1, got {pool_every!r}.")
+    layers = [keras.Input(input_shape)]
+    h, w = input_shape[0], input_shape[1]
+    pools = 0
+    for i in range(depth):
+        layers.append(keras.layers.Conv2D(
+            filters, 3, padding="same", activation=activation,
+            kernel_initializer=initializer(initializer_name, scale=init_scale, seed=seed * 1000 + i),
+            name=f"hidden_{i + 1}",
+        ))
+        if (i + 1) % pool_every == 0 and i + 1 < depth and min(h, w) >= 4:
+            pools += 1
+            layers.append(keras.layers.MaxPooling2D(2, name=f"pool_{pools}"))
+            h, w = h // 2, w // 2
+    layers.append(keras.layers.Flatten(name="flatten"))
+    layers.append(keras.layers.Dense(
+        num_classes, kernel_initializer=initializer(initializer_name, scale=init_scale, seed=seed * 1000 + depth), name="logits"
+    ))
+    return keras.Sequential(layers, name=f"cnn_{depth}x{filters}_{activation}_{initializer_name}")
