@@ -398,7 +398,9 @@ def keras_activation(name):
 # Where the float64 reference is only float32-exact: TensorFlow keeps leaky_relu's slope as a
 # float32 attribute (0.2 -> 0.20000000298) and tf.nn.gelu casts 1/sqrt(2) through float32, so
 # both are off by a few 1e-8 relative. gradbook's exact values are pinned down by hand below.
-REFERENCE_RTOL = {"leaky_relu": 1e-7, "gelu": 1e-7}
+# In the far negative tail of gelu the relative error of that float32 constant grows (to ~2e-7 at
+# z ~ -2.6), so gelu gets 1e-6: still far below any real bug, which shows at 1e-3 or worse.
+REFERENCE_RTOL = {"leaky_relu": 1e-7, "gelu": 1e-6}
 REFERENCE_GRAD_RTOL = REFERENCE_RTOL
 
 

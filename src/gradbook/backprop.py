@@ -127,6 +127,15 @@ def conv2d_backward(x, w, grad_out, *, stride=1, padding: conv.Padding = "valid"
 
 
 # -- pooling -------------------------------------------------------------------------------------------
+def _pool_backward_setup(x, grad_out, pool_size, stride, padding):
+    """Checked geometry of a pooling layer and its upstream gradient."""
+    x, k, s, pads, out = conv._pool_setup(x, pool_size, stride, padding)
+    g = np.asarray(grad_out)
+    if g.shape != (x.shape[0], out[0], out[1], x.shape[3]):
+        raise ValueError(f"grad_out has shape {g.shape}; the pooling output has shape {(x.shape[0], out[0], out[1], x.shape[3])}.")
+    return x, k, s, pads, out, g
+
+
 def max_pool2d_backward(x, grad_out, pool_size=2, *, stride=None, padding: conv.Padding = "valid") -> np.ndarray:
     """Backward pass of :func:`gradbook.conv.max_pool2d`: each window's gradient goes to its maximum.
 
@@ -139,10 +148,7 @@ def max_pool2d_backward(x, grad_out, pool_size=2, *, stride=None, padding: conv.
     -------
     grad_x : array of the shape of ``x``
     """
-    x, k, s, pads, out = conv._pool_setup(x, pool_size, stride, padding)
-    g = np.asarray(grad_out)
-    if g.shape != (x.shape[0], out[0], out[1], x.shape[3]):
-        raise ValueError(f"grad_out has shape {g.shape}; the pooling output has shape {(x.shape[0], out[0], out[1], x.shape[3])}.")
+    x, k, s, pads, out, g = _pool_backward_setup(x, grad_out, pool_size, stride, padding)
     dtype = conv._float_dtype(x)
     xp = conv._pad(x.astype(dtype, copy=False), pads, value=-np.inf)
     win = conv._windows(xp, k, s, out)                         # (N, Ho, Wo, C, KH, KW)
@@ -173,10 +179,7 @@ def avg_pool2d_backward(x, grad_out, pool_size=2, *, stride=None, padding: conv.
     -------
     grad_x : array of the shape of ``x``
     """
-    x, k, s, pads, out = conv._pool_setup(x, pool_size, stride, padding)
-    g = np.asarray(grad_out)
-    if g.shape != (x.shape[0], out[0], out[1], x.shape[3]):
-        raise ValueError(f"grad_out has shape {g.shape}; the pooling output has shape {(x.shape[0], out[0], out[1], x.shape[3])}.")
+    x, k, s, pads, out, g = _pool_backward_setup(x, grad_out, pool_size, stride, padding)
     dtype = np.result_type(conv._float_dtype(x), g)
     inside = conv._pad(np.ones((1, x.shape[1], x.shape[2], 1), dtype=dtype), pads)
     counts = conv._windows(inside, k, s, out).sum(axis=(4, 5))   # (1, Ho, Wo, 1)

@@ -38,8 +38,7 @@ def initializer(name: str, *, scale: float = 1.0, seed: int = 0):
 
     if name not in INITIALIZERS:
         raise ValueError(f"Unknown initializer {name!r}. Choose one of: {', '.join(INITIALIZERS)}.")
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a positive number, got {scale!r}.")
+    _check_scale("scale", scale)
     variance = scale**2
     if name == "glorot":
         return keras.initializers.VarianceScaling(variance, "fan_avg", "uniform", seed=seed)
@@ -48,6 +47,21 @@ def initializer(name: str, *, scale: float = 1.0, seed: int = 0):
     if name == "lecun":
         return keras.initializers.VarianceScaling(variance, "fan_in", "truncated_normal", seed=seed)
     return keras.initializers.RandomNormal(stddev=0.05 * scale, seed=seed)
+
+
+def _check_scale(label: str, scale) -> None:
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or not 0 < scale <= 1e100:
+        raise ValueError(f"{label} must be a positive number (at most 1e100), got {scale!r}.")
+
+
+def _input_shape(input_shape) -> tuple[int, ...]:
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        raise ValueError(f"input_shape must be a sequence of positive whole numbers, got {input_shape!r}.") from None
+    if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
+        raise ValueError(f"input_shape must be a sequence of positive whole numbers, got {input_shape!r}.")
+    return shape
 
 
 def _check(depth, width_name: str, width, activation: str, init: str, input_shape, num_classes) -> None:
@@ -59,8 +73,6 @@ def _check(depth, width_name: str, width, activation: str, init: str, input_shap
         raise ValueError(f"Unknown activation {activation!r}. Choose one of: {', '.join(ACTIVATIONS)}.")
     if init not in INITIALIZERS:
         raise ValueError(f"Unknown initializer {init!r}. Choose one of: {', '.join(INITIALIZERS)}.")
-    if not input_shape or any(not isinstance(d, int) or d < 1 for d in input_shape):
-        raise ValueError(f"input_shape must be positive whole numbers, got {input_shape!r}.")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be a whole number >= 2, got {num_classes!r}.")
 
@@ -104,9 +116,9 @@ def mlp(
     """
     import keras
 
-    input_shape = tuple(input_shape)
+    input_shape = _input_shape(input_shape)
     _check(depth, "width", width, activation, initializer_name, input_shape, num_classes)
-    initializer(initializer_name, scale=init_scale)  # validates the scale
+    _check_scale("init_scale", init_scale)
     layers = [keras.Input(input_shape), keras.layers.Flatten(name="flatten")]
     for i in range(depth):
         layers.append(keras.layers.Dense(
@@ -161,11 +173,11 @@ def cnn(
     """
     import keras
 
-    input_shape = tuple(input_shape)
+    input_shape = _input_shape(input_shape)
     _check(depth, "filters", filters, activation, initializer_name, input_shape, num_classes)
     if len(input_shape) != 3:
-        raise ValueError(f"A CNN needs an image input (height, width, channels), got {input_shape!r}.")
-    initializer(initializer_name, scale=init_scale)
+        raise ValueError(f"A CNN needs an image input_shape (height, width, channels), got {input_shape!r}.")
+    _check_scale("init_scale", init_scale)
     if pool_every is None:
         pool_every = max(1, depth // 3)
     if isinstance(pool_every, bool) or not isinstance(pool_every, int) or pool_every < 1:

@@ -106,19 +106,9 @@ def depth_slider(
     ValueError
         If ``min < 1`` or ``value`` lies outside ``[min, max]``.
     """
-    import ipywidgets as w
-
     if min < 1 or max < min:
         raise ValueError(f"Need 1 <= min <= max for a depth slider, got min={min}, max={max}.")
-    if not (min <= value <= max):
-        raise ValueError(f"value={value} lies outside [{min}, {max}].")
-    return w.IntSlider(
-        value=value,
-        min=min,
-        max=max,
-        description=description,
-        continuous_update=continuous_update,
-    )
+    return int_slider(value, min=min, max=max, description=description, continuous_update=continuous_update)
 
 
 def int_slider(

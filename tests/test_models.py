@@ -1,0 +1,391 @@
+"""Tests for gradbook.models: the MLP and CNN builders of chapters 4 and 5, and their initializers.
+
+Every expectation is derived independently of the builders: layer counts and names from the
+arguments, initial weight spreads from the published formulas (Glorot, He, LeCun, a fixed
+normal), activations by recomputing a layer's output with NumPy from its weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradbook import models
+from gradbook.models import ACTIVATIONS, INITIALIZERS, cnn, initializer, mlp
+
+# keras's truncated normal is cut at two standard deviations; the std of what is left is this
+# fraction of the untruncated one, which keras divides out so the scheme's variance is kept.
+TRUNCATED_STD_FACTOR = 0.87962566103423978
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+def hidden(model, kind):
+    """The model's layers of a keras layer class (Dense or Conv2D), in order."""
+    return [layer for layer in model.layers if isinstance(layer, kind)]
+
+
+def weights(model):
+    return [w.copy() for w in model.get_weights()]
+
+
+def expected_std(name, fan_in, fan_out):
+    """The standard deviation each scheme prescribes (scale 1), from its formula."""
+    return {
+        "glorot": math.sqrt(2.0 / (fan_in + fan_out)),
+        "he": math.sqrt(2.0 / fan_in),
+        "lecun": math.sqrt(1.0 / fan_in),
+        "normal": 0.05,
+    }[name]
+
+
+# -- structure -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("depth", [1, 7, 50])
+def test_mlp_structure_names_and_depth(depth):
+    model = mlp(depth, width=8)
+    dense = hidden(model, keras.layers.Dense)
+    assert len(dense) == depth + 1  # depth hidden layers and the logits
+    assert [layer.name for layer in dense] == [f"hidden_{i}" for i in range(1, depth + 1)] + ["logits"]
+    assert all(layer.units == 8 for layer in dense[:-1])
+    assert dense[-1].units == 10
+    assert model.layers[-1].name == "logits"
+    assert model.output_shape == (None, 10)
+    assert not model.compiled  # not compiled
+
+
+@pytest.mark.parametrize("depth", [1, 7, 50])
+def test_cnn_structure_names_and_depth(depth):
+    model = cnn(depth, filters=4)
+    convs = hidden(model, keras.layers.Conv2D)
+    assert len(convs) == depth
+    assert [layer.name for layer in convs] == [f"hidden_{i}" for i in range(1, depth + 1)]
+    assert all(layer.filters == 4 and layer.kernel_size == (3, 3) and layer.padding == "same" for layer in convs)
+    dense = hidden(model, keras.layers.Dense)
+    assert [layer.name for layer in dense] == ["logits"]
+    assert model.layers[-1].name == "logits"
+    assert model.output_shape == (None, 10)
+    weighted = [layer.name for layer in model.layers if layer.weights]
+    assert weighted == [f"hidden_{i}" for i in range(1, depth + 1)] + ["logits"]
+
+
+def test_cnn_depth_50_runs_on_28x28_and_pools_only_while_at_least_4_pixels():
+    model = cnn(50, filters=4)
+    x = np.random.default_rng(0).uniform(0, 1, (3, 28, 28, 1)).astype(np.float32)
+    out = model(x).numpy()
+    assert out.shape == (3, 10)
+    assert np.all(np.isfinite(out))
+    pools = hidden(model, keras.layers.MaxPooling2D)
+    assert pools  # 28x28 leaves room to pool
+    for pool in pools:
+        _, h, w, _ = pool.input.shape
+        assert min(h, w) >= 4
+    # Spatial size is halved once per pool, never below 1.
+    _, h, w, _ = model.get_layer("flatten").input.shape
+    assert (h, w) == (28 // 2 ** len(pools), 28 // 2 ** len(pools))
+    assert h >= 1
+
+
+@pytest.mark.parametrize("shape", [(3, 3, 1), (1, 1, 2), (3, 5, 3)])
+def test_cnn_depth_50_on_tiny_inputs_does_not_pool(shape):
+    model = cnn(50, filters=4, input_shape=shape)
+    assert not hidden(model, keras.layers.MaxPooling2D)
+    x = np.random.default_rng(1).uniform(0, 1, (2, *shape)).astype(np.float32)
+    out = model(x).numpy()
+    assert out.shape == (2, 10)
+    assert np.all(np.isfinite(out))
+
+
+def test_cnn_pool_every_places_pools():
+    model = cnn(6, filters=2, pool_every=2, input_shape=(32, 32, 1))
+    names = [layer.name for layer in model.layers]
+    # A pool after conv 2 and 4, none after the last conv.
+    assert names == ["hidden_1", "hidden_2", "pool_1", "hidden_3", "hidden_4", "pool_2", "hidden_5", "hidden_6",
+                     "flatten", "logits"]
+    assert model.get_layer("flatten").input.shape[1:3] == (8, 8)
+
+
+@pytest.mark.parametrize("num_classes", [2, 3, 17])
+def test_num_classes_and_input_shape(num_classes):
+    m = mlp(2, width=5, input_shape=(4, 6), num_classes=num_classes)
+    assert m.output_shape == (None, num_classes)
+    assert m.get_layer("hidden_1").kernel.shape == (24, 5)  # the input is flattened
+    c = cnn(2, filters=3, input_shape=(5, 7, 2), num_classes=num_classes)
+    assert c.output_shape == (None, num_classes)
+    assert c.get_layer("hidden_1").kernel.shape == (3, 3, 2, 3)
+
+
+# -- activations -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_every_hidden_layer_uses_the_activation_and_logits_are_linear(activation):
+    for model, kind in ((mlp(3, width=6, activation=activation), keras.layers.Dense),
+                        (cnn(3, filters=2, activation=activation, input_shape=(6, 6, 1)), keras.layers.Conv2D)):
+        layers = hidden(model, kind)
+        if kind is keras.layers.Dense:
+            layers = layers[:-1]
+        assert len(layers) == 3
+        for layer in layers:
+            assert layer.get_config()["activation"] == activation
+        assert model.get_layer("logits").get_config()["activation"] == "linear"
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_mlp_forward_pass_matches_numpy(activation):
+    numpy_act = {
+        "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+        "tanh": np.tanh,
+        "relu": lambda z: np.maximum(z, 0),
+        "leaky_relu": lambda z: np.where(z > 0, z, 0.2 * z),  # keras's default slope
+        "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0))),
+        "gelu": lambda z: 0.5 * z * (1 + np.vectorize(math.erf)(z / math.sqrt(2))),  # keras: exact, not tanh-approximated
+        "linear": lambda z: z,
+    }[activation]
+    model = mlp(2, width=7, activation=activation, input_shape=(5,), num_classes=3, seed=4)
+    x = np.random.default_rng(0).standard_normal((6, 5)).astype(np.float32)
+    h = x.astype(np.float64)
+    for name in ("hidden_1", "hidden_2"):
+        w, b = model.get_layer(name).get_weights()
+        h = numpy_act(h @ w + b)
+    w, b = model.get_layer("logits").get_weights()
+    np.testing.assert_allclose(model(x).numpy(), h @ w + b, rtol=1e-4, atol=1e-5)
+
+
+# -- seeds -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("build", [lambda s: mlp(3, width=16, seed=s), lambda s: cnn(3, filters=4, seed=s, input_shape=(8, 8, 1))])
+def test_same_seed_same_weights_whatever_the_global_seed(build):
+    keras.utils.set_random_seed(1)
+    a = weights(build(0))
+    keras.utils.set_random_seed(2)
+    b = weights(build(0))
+    assert len(a) == len(b)
+    for wa, wb in zip(a, b):
+        np.testing.assert_array_equal(wa, wb)
+    c = weights(build(1))
+    kernels = [(wa, wc) for wa, wc in zip(a, c) if wa.ndim > 1]
+    assert kernels
+    for wa, wc in kernels:
+        assert not np.array_equal(wa, wc)
+
+
+def test_layers_of_one_model_get_different_weights():
+    model = mlp(4, width=16, input_shape=(16,), num_classes=16)
+    kernels = [layer.get_weights()[0] for layer in hidden(model, keras.layers.Dense)]
+    for i in range(len(kernels)):
+        for j in range(i + 1, len(kernels)):
+            assert not np.array_equal(kernels[i], kernels[j])
+
+
+def test_biases_start_at_zero():
+    for model in (mlp(3, width=8), cnn(3, filters=4, input_shape=(8, 8, 1))):
+        for layer in model.layers:
+            if layer.weights:
+                np.testing.assert_array_equal(layer.bias.numpy(), 0.0)
+
+
+# -- initializer scales ----------------------------------------------------------------------------
+@pytest.mark.parametrize("scale", [1.0, 0.5, 3.0])
+@pytest.mark.parametrize("name", INITIALIZERS)
+def test_dense_kernel_std_matches_the_scheme(name, scale):
+    model = mlp(1, width=512, initializer_name=name, init_scale=scale, input_shape=(512,))
+    w = model.get_layer("hidden_1").kernel.numpy()
+    assert w.shape == (512, 512)
+    std = expected_std(name, 512, 512) * scale
+    assert abs(w.mean()) < 0.02 * std
+    assert w.std() == pytest.approx(std, rel=0.02)
+    if name == "glorot":  # uniform on [-limit, limit]
+        limit = math.sqrt(3) * std
+        assert np.abs(w).max() <= limit * (1 + 1e-6)
+        assert np.abs(w).max() > 0.99 * limit
+    elif name in ("he", "lecun"):  # truncated at two untruncated standard deviations
+        assert np.abs(w).max() <= 2 * std / TRUNCATED_STD_FACTOR * (1 + 1e-6)
+    else:  # a plain normal has tails past 3 standard deviations in 262144 draws
+        assert np.abs(w).max() > 3.5 * std
+
+
+@pytest.mark.parametrize("name", INITIALIZERS)
+def test_unequal_fans_use_the_right_fan(name):
+    # fan_in 1024, fan_out 256: tells fan_in from fan_avg.
+    model = mlp(1, width=256, initializer_name=name, init_scale=2.0, input_shape=(1024,))
+    w = model.get_layer("hidden_1").kernel.numpy()
+    assert w.std() == pytest.approx(2.0 * expected_std(name, 1024, 256), rel=0.03)
+
+
+@pytest.mark.parametrize("name", INITIALIZERS)
+def test_conv_kernel_std_matches_the_scheme(name):
+    # 3x3 kernel, 64 -> 64 channels: fan_in = fan_out = 9 * 64.
+    model = cnn(1, filters=64, initializer_name=name, init_scale=1.5, input_shape=(4, 4, 64))
+    w = model.get_layer("hidden_1").kernel.numpy()
+    assert w.shape == (3, 3, 64, 64)
+    assert w.std() == pytest.approx(1.5 * expected_std(name, 576, 576), rel=0.03)
+
+
+def test_logits_layer_uses_the_same_scheme():
+    model = mlp(1, width=512, initializer_name="he", init_scale=0.5, input_shape=(8,), num_classes=512)
+    w = model.get_layer("logits").kernel.numpy()
+    assert w.std() == pytest.approx(0.5 * math.sqrt(2 / 512), rel=0.02)
+
+
+def test_initializer_is_seeded():
+    a = initializer("he", seed=3)((64, 64)).numpy()
+    b = initializer("he", seed=3)((64, 64)).numpy()
+    c = initializer("he", seed=4)((64, 64)).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+SANE_FLOATS = st.floats(-1e30, 1e30).filter(lambda s: s == 0 or abs(s) > 1e-30)
+NON_FINITE = st.sampled_from([float("nan"), float("inf"), float("-inf")])
+
+
+@settings(max_examples=60)
+@given(st.one_of(SANE_FLOATS, NON_FINITE, st.integers(-5, 5)))
+def test_initializer_accepts_exactly_positive_finite_scales(scale):
+    if math.isfinite(scale) and scale > 0:
+        assert initializer("lecun", scale=scale) is not None
+    else:
+        with pytest.raises(ValueError, match="scale"):
+            initializer("lecun", scale=scale)
+
+
+def test_initializer_rejects_unknown_name_listing_choices():
+    with pytest.raises(ValueError) as err:
+        initializer("xavier")
+    for name in INITIALIZERS:
+        assert name in str(err.value)
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_initializer_extreme_positive_scale_is_built_or_rejected_with_value_error(scale):
+    # A positive, finite scale: documented to be accepted; if it cannot be honoured (its variance
+    # under- or overflows a float), the error must still be a ValueError about the scale.
+    for name in INITIALIZERS:
+        try:
+            result = initializer(name, scale=scale)
+        except ValueError as err:
+            assert "scale" in str(err)
+        else:
+            assert result is not None
+
+
+@pytest.mark.parametrize("scale", [True, "1", None])
+def test_initializer_rejects_non_numbers(scale):
+    with pytest.raises(ValueError, match="scale"):
+        initializer("glorot", scale=scale)
+
+
+# -- argument validation ---------------------------------------------------------------------------
+BUILDERS = [pytest.param(mlp, id="mlp"), pytest.param(cnn, id="cnn")]
+
+
+@pytest.mark.parametrize("builder", BUILDERS)
+@pytest.mark.parametrize("depth", [0, -1, 101, 2.5, True, "3", None])
+def test_bad_depth(builder, depth):
+    with pytest.raises(ValueError, match="depth"):
+        builder(depth)
+
+
+@pytest.mark.parametrize("builder", BUILDERS)
+@pytest.mark.parametrize("depth", [1, 100])
+def test_depth_limits_are_inclusive(builder, depth):
+    kind = keras.layers.Dense if builder is mlp else keras.layers.Conv2D
+    model = builder(depth, 2, input_shape=(2, 2, 1))
+    assert len([layer for layer in hidden(model, kind) if layer.name != "logits"]) == depth
+
+
+@pytest.mark.parametrize("width", [0, -3, 2.0, True])
+def test_bad_width(width):
+    with pytest.raises(ValueError, match="width"):
+        mlp(2, width)
+
+
+@pytest.mark.parametrize("filters", [0, -3, 2.0, True])
+def test_bad_filters(filters):
+    with pytest.raises(ValueError, match="filters"):
+        cnn(2, filters)
+
+
+@pytest.mark.parametrize("builder", BUILDERS)
+def test_unknown_activation_lists_choices(builder):
+    with pytest.raises(ValueError, match="activation") as err:
+        builder(2, 4, "swish")
+    assert "swish" in str(err.value)
+    for name in ACTIVATIONS:
+        assert name in str(err.value)
+
+
+@pytest.mark.parametrize("builder", BUILDERS)
+def test_unknown_initializer_lists_choices(builder):
+    with pytest.raises(ValueError, match="initializer") as err:
+        builder(2, 4, "relu", "xavier")
+    assert "xavier" in str(err.value)
+    for name in INITIALIZERS:
+        assert name in str(err.value)
+
+
+@pytest.mark.parametrize("builder", BUILDERS)
+@pytest.mark.parametrize("init_scale", [0, -1, 0.0, float("nan"), float("inf"), True, "1"])
+def test_bad_init_scale_is_rejected(builder, init_scale):
+    with pytest.raises(ValueError, match="scale") as err:
+        builder(2, 4, init_scale=init_scale)
+    assert repr(init_scale) in str(err.value)
+
+
+@pytest.mark.parametrize("builder", BUILDERS)
+@pytest.mark.parametrize("init_scale", [0, float("nan"), True])
+def test_bad_init_scale_message_names_init_scale(builder, init_scale):
+    # The builders' argument is init_scale; a message about "scale" leaves the reader guessing.
+    with pytest.raises(ValueError, match="init_scale"):
+        builder(2, 4, init_scale=init_scale)
+
+
+@pytest.mark.parametrize("builder", BUILDERS)
+@pytest.mark.parametrize("num_classes", [1, 0, 2.0, True])
+def test_bad_num_classes(builder, num_classes):
+    with pytest.raises(ValueError, match="num_classes"):
+        builder(2, 4, num_classes=num_classes)
+
+
+@pytest.mark.parametrize("builder", BUILDERS)
+@pytest.mark.parametrize("input_shape", [(), (0, 28, 1), (28, -1, 1), (28, 28.0, 1), ("28", 28, 1), (28, 28, None)])
+def test_bad_input_shape(builder, input_shape):
+    with pytest.raises(ValueError, match="input_shape"):
+        builder(2, 4, input_shape=input_shape)
+
+
+@pytest.mark.parametrize("builder", BUILDERS)
+@pytest.mark.parametrize("input_shape", [None, 28])
+def test_input_shape_that_is_not_a_sequence_raises_value_error(builder, input_shape):
+    with pytest.raises(ValueError, match="input_shape"):
+        builder(2, 4, input_shape=input_shape)
+
+
+@pytest.mark.parametrize("input_shape", [(28, 28), (784,), (2, 28, 28, 1)])
+def test_cnn_rejects_a_non_image_input_shape(input_shape):
+    with pytest.raises(ValueError) as err:
+        cnn(2, 4, input_shape=input_shape)
+    assert str(input_shape) in str(err.value)
+
+
+def test_cnn_non_image_input_shape_message_names_input_shape():
+    with pytest.raises(ValueError, match="input_shape"):
+        cnn(2, 4, input_shape=(28, 28))
+
+
+def test_mlp_accepts_any_rank_of_input():
+    for shape in [(784,), (28, 28), (2, 3, 4, 5)]:
+        assert mlp(1, 3, input_shape=shape).get_layer("hidden_1").kernel.shape[0] == math.prod(shape)
+
+
+@pytest.mark.parametrize("pool_every", [0, -2, 1.5, True])
+def test_bad_pool_every(pool_every):
+    with pytest.raises(ValueError, match="pool_every"):
+        cnn(3, 4, pool_every=pool_every)
+
+
+def test_public_names():
+    assert set(models.__all__) == {"ACTIVATIONS", "INITIALIZERS", "cnn", "initializer", "mlp"}
+    assert INITIALIZERS == ("glorot", "he", "lecun", "normal")
+    assert {"sigmoid", "tanh", "relu"} <= set(ACTIVATIONS)
