@@ -32,13 +32,17 @@ for _name, _obj in list(globals().items()):
     if not isinstance(_obj, _Explorer) or _name.startswith("_"):
         continue
     _control, _values = next(iter(_obj.grid.items()))
-    if len(_values) > 1 and all(isinstance(v, (int, float)) for v in _values):
-        _a, _b = sorted(_values)[:2], sorted(_values)[-2:]
-        _targets = [float(_np.sqrt(_a[0] * _a[1])), float(_np.sqrt(_b[0] * _b[1]))]
+    _sorted = sorted(_values) if all(isinstance(v, (int, float)) for v in _values) else None
+    if _sorted and len(_sorted) > 1 and all(isinstance(v, int) for v in _sorted):
+        # Whole-number controls: one step above the smallest and one below the largest value.
+        _targets = [_sorted[0] + 1, _sorted[-1] - 1]
+    elif _sorted and len(_sorted) > 1:
+        # Continuous controls: geometric midpoints of the lowest and highest grid intervals.
+        _targets = [float(_np.sqrt(_sorted[0] * _sorted[1])), float(_np.sqrt(_sorted[-2] * _sorted[-1]))]
     else:
         _targets = list(_values)[-2:]
     _times = [_obj.update(**{_control: _t}) for _t in _targets]
-    _report[_name] = {"control": _control, "settings": [str(t) for t in _targets], "seconds": _times}
+    _report[_name] = {"control": _control, "settings": [f"{t:.4g}" if isinstance(t, float) else str(t) for t in _targets], "seconds": _times}
 print("PROBE" + _json.dumps(_report))
 '''
 
