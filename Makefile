@@ -52,7 +52,7 @@ test-browser: setup
 test: test-unit test-notebooks book test-browser
 
 lab: setup
-	$(BIN)/jupyter lab chapters
+	$(BIN)/jupyter lab chapters $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: setup
 	$(BIN)/python benchmarks/chapter_timing.py
