@@ -4,6 +4,10 @@ The package is split into small modules named after the concept they serve:
 
 ``data``         offline-first dataset loading (digits, Fashion-MNIST, MNIST, CIFAR-10)
 ``descent``      gradient descent, momentum and Adam on 2-D surfaces, in NumPy
+``conv``         convolution and pooling in NumPy, with TensorFlow's layouts and padding
+``backprop``     backward passes in NumPy, a gradient check, networks trained by hand
+``models``       deep MLP and CNN builders for experiments on depth
+``diagnostics``  per-layer gradient norms, activation statistics, a gradient-history callback
 ``hardware``     which device TensorFlow trains on
 ``training``     a seeded ``model.fit`` wrapper that stops cleanly on divergence
 ``plots``        the book's figure style (matplotlib and Plotly)
