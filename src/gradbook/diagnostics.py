@@ -85,7 +85,7 @@ def _check_batch(model, x, y) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def layer_gradient_norms(model, x, y, loss: Callable | None = None) -> NormTable:
+def layer_gradient_norms(model, x, y, loss: Callable | None = None, *, training: bool = False) -> NormTable:
     """The L2 norm of the loss gradient with respect to each layer's kernel.
 
     Parameters
@@ -96,6 +96,10 @@ def layer_gradient_norms(model, x, y, loss: Callable | None = None) -> NormTable
         One batch of inputs and integer labels.
     loss : callable, optional
         ``loss(y_true, y_pred)``; default: sparse categorical cross-entropy on logits.
+    training : bool, default False
+        Run the model as ``fit`` does: batch normalisation uses the batch's statistics and
+        dropout is active. The model's non-trainable state (batch-norm moving averages) is
+        restored afterwards, so measuring never changes the model.
 
     Returns
     -------
@@ -115,9 +119,12 @@ def layer_gradient_norms(model, x, y, loss: Callable | None = None) -> NormTable
     loss = loss or _default_loss()
     layers = _weighted_layers(model)
     kernels = [l.kernel for l in layers]
+    saved = [v.numpy() for v in model.non_trainable_variables] if training else []
     with tf.GradientTape() as tape:
-        value = loss(y, model(x, training=False))
+        value = loss(y, model(x, training=training))
     grads = tape.gradient(value, kernels)
+    for v, old in zip(model.non_trainable_variables if training else [], saved):
+        v.assign(old)
     if not np.isfinite(float(value)):
         raise ValueError(
             f"The loss is {float(value)} for this model and batch, so its gradients are meaningless. "
@@ -159,8 +166,30 @@ def _saturated_fraction(activation: str, a: np.ndarray) -> float:
     return float("nan")  # no saturation notion for linear, ELU, GELU, leaky ReLU
 
 
+def _block_outputs(model) -> list[tuple[Any, str]]:
+    """For each hidden block: the layer whose output is the block's activation, and its name."""
+    chosen = []
+    for layer in model.layers:
+        name = layer.name
+        if not name.startswith("hidden_"):
+            continue
+        index = name.split("_", 1)[1]
+        try:
+            act = model.get_layer(f"act_{index}")
+        except ValueError:
+            act = layer
+        chosen.append((act, getattr(act.activation, "__name__", "linear")))
+    if not chosen:
+        raise ValueError(f"Model {model.name!r} has no layers named hidden_1, hidden_2, ... (use gradbook.models).")
+    return chosen
+
+
 def activation_stats(model, x, *, sample: int = 2000, seed: int = 0) -> list[ActivationStats]:
-    """Mean, standard deviation and saturated fraction of each weighted layer's output.
+    """Mean, standard deviation and saturated fraction of each hidden block's activations.
+
+    Works on the models of :mod:`gradbook.models` (plain or with normalisation, dropout and
+    residual connections): block ``i`` is measured at the output of its activation (layer
+    ``act_i`` if present, else ``hidden_i``), in inference mode.
 
     Saturated means: within :data:`SATURATION_MARGIN` of 0 or 1 for sigmoid, of -1 or 1 for tanh,
     exactly 0 for ReLU (a dead unit passes no gradient); NaN for activations without a flat
@@ -169,22 +198,19 @@ def activation_stats(model, x, *, sample: int = 2000, seed: int = 0) -> list[Act
     Returns
     -------
     list of ActivationStats
-        Hidden layers only (the logits layer is left out), input side first.
+        One per hidden block, input side first.
     """
-    import tensorflow as tf
+    import keras
 
-    x = np.asarray(x, dtype=np.float32)
+    blocks = _block_outputs(model)
+    probe = keras.Model(model.inputs[0], [layer.output for layer, _ in blocks])
+    outputs = probe(np.asarray(x, dtype=np.float32), training=False)
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
     rng = np.random.default_rng(seed)
     stats = []
-    h = tf.convert_to_tensor(x)
-    depth = 0
-    for layer in model.layers:
-        h = layer(h, training=False)
-        if getattr(layer, "kernel", None) is None or layer.name == "logits":
-            continue
-        depth += 1
-        a = h.numpy().ravel()
-        name = getattr(layer.activation, "__name__", "linear")
+    for depth, ((layer, name), out) in enumerate(zip(blocks, outputs), start=1):
+        a = np.asarray(out).ravel()
         pick = a if a.size <= sample else rng.choice(a, size=sample, replace=False)
         stats.append(ActivationStats(layer.name, depth, name, float(a.mean()), float(a.std()),
                                      _saturated_fraction(name, a), pick))

@@ -10,13 +10,16 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-__all__ = ["ACTIVATIONS", "INITIALIZERS", "cnn", "initializer", "mlp"]
+__all__ = ["ACTIVATIONS", "INITIALIZERS", "NORMALIZATIONS", "cnn", "initializer", "mlp"]
 
 #: Activation names the builders accept (Keras names).
 ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "linear")
 
 #: Initializer names the builders accept. "glorot" is Keras's default (glorot_uniform).
 INITIALIZERS: tuple[str, ...] = ("glorot", "he", "lecun", "normal")
+
+#: Normalisation layers :func:`mlp` can insert in every hidden block.
+NORMALIZATIONS: tuple[str, ...] = ("batch", "layer")
 
 _MAX_DEPTH = 100
 
@@ -84,11 +87,22 @@ def mlp(
     initializer_name: str = "glorot",
     *,
     init_scale: float = 1.0,
+    normalization: str | None = None,
+    norm_position: str = "before",
+    residual: bool = False,
+    dropout: float = 0.0,
     input_shape: Sequence[int] = (28, 28, 1),
     num_classes: int = 10,
     seed: int = 0,
 ):
-    """A plain fully connected network: Flatten, ``depth`` hidden Dense layers, Dense logits.
+    """A fully connected network: Flatten, ``depth`` hidden blocks, Dense logits.
+
+    A hidden block is ``Dense -> activation`` (layer ``hidden_i``), optionally with a
+    normalisation layer ``norm_i`` before or after the activation (``act_i``), a dropout layer
+    ``drop_i``, and a residual connection ``add_i`` that adds the block's input to its output
+    (from the second block on, where the widths match). Without normalisation, residuals or
+    dropout the result is a plain ``keras.Sequential``; with any of them, a functional
+    ``keras.Model`` with the same layer names.
 
     Parameters
     ----------
@@ -102,12 +116,20 @@ def mlp(
         One of :data:`INITIALIZERS`, for every kernel (biases start at zero).
     init_scale : float
         Multiplies the initializer's standard deviation (1 = the scheme as published).
+    normalization : {None, "batch", "layer"}
+        Batch or layer normalisation in every hidden block.
+    norm_position : {"before", "after"}
+        Normalise the pre-activation (as in Ioffe & Szegedy, 2015) or the activation's output.
+    residual : bool
+        Add each block's input to its output (He et al., 2016), from the second block on.
+    dropout : float
+        Dropout rate after every hidden block, in [0, 1).
     input_shape, num_classes, seed :
         The input (images are flattened), the number of classes, and the weight seed.
 
     Returns
     -------
-    keras.Sequential (not compiled)
+    keras.Model (not compiled)
 
     Raises
     ------
@@ -119,6 +141,17 @@ def mlp(
     input_shape = _input_shape(input_shape)
     _check(depth, "width", width, activation, initializer_name, input_shape, num_classes)
     _check_scale("init_scale", init_scale)
+    if normalization is not None and normalization not in NORMALIZATIONS:
+        raise ValueError(f"Unknown normalization {normalization!r}. Choose None or one of: {', '.join(NORMALIZATIONS)}.")
+    if norm_position not in ("before", "after"):
+        raise ValueError(f"norm_position must be 'before' or 'after' the activation, got {norm_position!r}.")
+    if not isinstance(residual, bool):
+        raise ValueError(f"residual must be True or False, got {residual!r}.")
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be a rate in [0, 1), got {dropout!r}.")
+    if normalization is not None or residual or dropout > 0:
+        return _block_mlp(depth, width, activation, initializer_name, init_scale, normalization,
+                          norm_position, residual, float(dropout), input_shape, num_classes, seed)
     layers = [keras.Input(input_shape), keras.layers.Flatten(name="flatten")]
     for i in range(depth):
         layers.append(keras.layers.Dense(
@@ -131,6 +164,37 @@ def mlp(
         num_classes, kernel_initializer=initializer(initializer_name, scale=init_scale, seed=seed * 1000 + depth), name="logits"
     ))
     return keras.Sequential(layers, name=f"mlp_{depth}x{width}_{activation}_{initializer_name}")
+
+
+def _block_mlp(depth, width, activation, init_name, init_scale, normalization, norm_position,
+               residual, dropout, input_shape, num_classes, seed):
+    """The functional MLP behind :func:`mlp` when blocks have more than Dense + activation."""
+    import keras
+
+    def norm(i):
+        if normalization == "batch":
+            return keras.layers.BatchNormalization(name=f"norm_{i}")
+        return keras.layers.LayerNormalization(name=f"norm_{i}")
+
+    inputs = keras.Input(input_shape)
+    h = keras.layers.Flatten(name="flatten")(inputs)
+    for i in range(1, depth + 1):
+        kernel_init = initializer(init_name, scale=init_scale, seed=seed * 1000 + i - 1)
+        if normalization is not None and norm_position == "before":
+            z = keras.layers.Dense(width, kernel_initializer=kernel_init, name=f"hidden_{i}")(h)
+            out = keras.layers.Activation(activation, name=f"act_{i}")(norm(i)(z))
+        elif normalization is not None:
+            out = norm(i)(keras.layers.Dense(width, activation=activation, kernel_initializer=kernel_init, name=f"hidden_{i}")(h))
+        else:
+            out = keras.layers.Dense(width, activation=activation, kernel_initializer=kernel_init, name=f"hidden_{i}")(h)
+        if dropout > 0:
+            out = keras.layers.Dropout(dropout, seed=seed * 1000 + i, name=f"drop_{i}")(out)
+        h = keras.layers.Add(name=f"add_{i}")([h, out]) if residual and i > 1 else out
+    logits = keras.layers.Dense(num_classes, kernel_initializer=initializer(init_name, scale=init_scale, seed=seed * 1000 + depth),
+                                name="logits")(h)
+    parts = [activation, init_name] + ([f"{normalization}norm-{norm_position}"] if normalization else []) \
+        + (["residual"] if residual else []) + ([f"dropout{dropout:g}"] if dropout else [])
+    return keras.Model(inputs, logits, name=f"mlp_{depth}x{width}_" + "_".join(parts))
 
 
 def cnn(
