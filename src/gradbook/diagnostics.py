@@ -178,7 +178,8 @@ def _block_outputs(model) -> list[tuple[Any, str]]:
             act = model.get_layer(f"act_{index}")
         except ValueError:
             act = layer
-        chosen.append((act, getattr(act.activation, "__name__", "linear")))
+        name_of = getattr(getattr(act, "activation", None), "__name__", None) or type(act).__name__.lower()
+        chosen.append((act, name_of))
     if not chosen:
         raise ValueError(f"Model {model.name!r} has no layers named hidden_1, hidden_2, ... (use gradbook.models).")
     return chosen

@@ -10,10 +10,13 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-__all__ = ["ACTIVATIONS", "INITIALIZERS", "NORMALIZATIONS", "cnn", "initializer", "mlp"]
+__all__ = ["ACTIVATIONS", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "initializer", "mlp"]
 
 #: Activation names the builders accept (Keras names).
 ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "linear")
+
+#: Activations with learned parameters, which :func:`mlp` adds as layers of their own.
+LEARNED_ACTIVATIONS: tuple[str, ...] = ("prelu",)
 
 #: Initializer names the builders accept. "glorot" is Keras's default (glorot_uniform).
 INITIALIZERS: tuple[str, ...] = ("glorot", "he", "lecun", "normal")
@@ -67,13 +70,14 @@ def _input_shape(input_shape) -> tuple[int, ...]:
     return shape
 
 
-def _check(depth, width_name: str, width, activation: str, init: str, input_shape, num_classes) -> None:
+def _check(depth, width_name: str, width, activation: str, init: str, input_shape, num_classes, *, learned: bool = False) -> None:
     if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= _MAX_DEPTH:
         raise ValueError(f"depth must be a whole number from 1 to {_MAX_DEPTH}, got {depth!r}.")
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
         raise ValueError(f"{width_name} must be a whole number >= 1, got {width!r}.")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"Unknown activation {activation!r}. Choose one of: {', '.join(ACTIVATIONS)}.")
+    allowed = ACTIVATIONS + (LEARNED_ACTIVATIONS if learned else ())
+    if activation not in allowed:
+        raise ValueError(f"Unknown activation {activation!r}. Choose one of: {', '.join(allowed)}.")
     if init not in INITIALIZERS:
         raise ValueError(f"Unknown initializer {init!r}. Choose one of: {', '.join(INITIALIZERS)}.")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
@@ -111,7 +115,8 @@ def mlp(
     width : int
         Units per hidden layer.
     activation : str
-        One of :data:`ACTIVATIONS`, used by every hidden layer.
+        One of :data:`ACTIVATIONS`, or "prelu" (a ``keras.layers.PReLU`` layer ``act_i`` with a
+        learned slope per unit), used by every hidden block.
     initializer_name : str
         One of :data:`INITIALIZERS`, for every kernel (biases start at zero).
     init_scale : float
@@ -139,7 +144,7 @@ def mlp(
     import keras
 
     input_shape = _input_shape(input_shape)
-    _check(depth, "width", width, activation, initializer_name, input_shape, num_classes)
+    _check(depth, "width", width, activation, initializer_name, input_shape, num_classes, learned=True)
     _check_scale("init_scale", init_scale)
     if normalization is not None and normalization not in NORMALIZATIONS:
         raise ValueError(f"Unknown normalization {normalization!r}. Choose None or one of: {', '.join(NORMALIZATIONS)}.")
@@ -149,7 +154,7 @@ def mlp(
         raise ValueError(f"residual must be True or False, got {residual!r}.")
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise ValueError(f"dropout must be a rate in [0, 1), got {dropout!r}.")
-    if normalization is not None or residual or dropout > 0:
+    if normalization is not None or residual or dropout > 0 or activation in LEARNED_ACTIVATIONS:
         return _block_mlp(depth, width, activation, initializer_name, init_scale, normalization,
                           norm_position, residual, float(dropout), input_shape, num_classes, seed)
     layers = [keras.Input(input_shape), keras.layers.Flatten(name="flatten")]
@@ -173,16 +178,31 @@ def _block_mlp(depth, width, activation, init_name, init_scale, normalization, n
 
     def norm(i):
         if normalization == "batch":
-            return keras.layers.BatchNormalization(name=f"norm_{i}")
+            # momentum 0.9 (Keras: 0.99) so the moving statistics used at test time settle within
+            # the few hundred steps of a short run.
+            return keras.layers.BatchNormalization(momentum=0.9, name=f"norm_{i}")
         return keras.layers.LayerNormalization(name=f"norm_{i}")
+
+    def act(i):
+        if activation == "prelu":
+            return keras.layers.PReLU(name=f"act_{i}")
+        return keras.layers.Activation(activation, name=f"act_{i}")
 
     inputs = keras.Input(input_shape)
     h = keras.layers.Flatten(name="flatten")(inputs)
     for i in range(1, depth + 1):
         kernel_init = initializer(init_name, scale=init_scale, seed=seed * 1000 + i - 1)
-        if normalization is not None and norm_position == "before":
+        if activation in LEARNED_ACTIVATIONS:
             z = keras.layers.Dense(width, kernel_initializer=kernel_init, name=f"hidden_{i}")(h)
-            out = keras.layers.Activation(activation, name=f"act_{i}")(norm(i)(z))
+            if normalization is not None and norm_position == "before":
+                out = act(i)(norm(i)(z))
+            elif normalization is not None:
+                out = norm(i)(act(i)(z))
+            else:
+                out = act(i)(z)
+        elif normalization is not None and norm_position == "before":
+            z = keras.layers.Dense(width, kernel_initializer=kernel_init, name=f"hidden_{i}")(h)
+            out = act(i)(norm(i)(z))
         elif normalization is not None:
             out = norm(i)(keras.layers.Dense(width, activation=activation, kernel_initializer=kernel_init, name=f"hidden_{i}")(h))
         else:

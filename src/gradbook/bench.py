@@ -1,0 +1,219 @@
+"""One fixed problem on which every remedy for vanishing and exploding gradients is measured.
+
+The bench network is a deep sigmoid MLP on Fashion-MNIST that does not train (chapter 4). A
+:class:`Setup` describes it and any one change to it (an activation, an initialisation, a
+normalisation, residual connections, dropout, an optimizer, a schedule, gradient clipping); a
+:class:`Bench` runs setups on the same data with the same seed and budget and caches the
+results::
+
+    bench = Bench(data.load("fashion_mnist", n_train=3000, n_test=1000))
+    baseline = bench.run(Setup())
+    fixed = bench.run(Setup(normalization="batch"))
+    fixed.test_accuracy - baseline.test_accuracy
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+
+import numpy as np
+
+from gradbook import diagnostics, models, training
+
+__all__ = ["OPTIMIZERS", "SCHEDULES", "Bench", "Result", "Setup"]
+
+#: Optimizer names a :class:`Setup` accepts.
+OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "rmsprop", "adagrad", "adam")
+#: Learning-rate schedules a :class:`Setup` accepts (None: constant).
+SCHEDULES: tuple[str, ...] = ("step", "exponential", "plateau", "warmup_cosine")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The bench network and how it is trained. The defaults are the failing baseline.
+
+    Network: see :func:`gradbook.models.mlp` for ``depth`` to ``dropout``. Training:
+    ``optimizer`` (one of :data:`OPTIMIZERS`; "momentum" is SGD with momentum 0.9),
+    ``learning_rate``, ``schedule`` (one of :data:`SCHEDULES` or None), gradient clipping by
+    global norm (``clipnorm``) or by value (``clipvalue``), ``epochs``, ``batch_size`` and ``seed``.
+    """
+
+    depth: int = 20
+    width: int = 64
+    activation: str = "sigmoid"
+    initializer: str = "glorot"
+    init_scale: float = 1.0
+    normalization: str | None = None
+    norm_position: str = "before"
+    residual: bool = False
+    dropout: float = 0.0
+    optimizer: str = "sgd"
+    learning_rate: float = 0.1
+    schedule: str | None = None
+    clipnorm: float | None = None
+    clipvalue: float | None = None
+    epochs: int = 3
+    batch_size: int = 64
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"Unknown optimizer {self.optimizer!r}. Choose one of: {', '.join(OPTIMIZERS)}.")
+        if self.schedule is not None and self.schedule not in SCHEDULES:
+            raise ValueError(f"Unknown schedule {self.schedule!r}. Choose None or one of: {', '.join(SCHEDULES)}.")
+        if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}.")
+        for name in ("clipnorm", "clipvalue"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be None or a positive number, got {value!r}.")
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
+
+    def changes(self) -> str:
+        """What differs from the baseline, as ``name=value`` pairs ("baseline" if nothing)."""
+        base = Setup()
+        diffs = [f"{f}={getattr(self, f)!r}" for f in self.__dataclass_fields__ if getattr(self, f) != getattr(base, f)]
+        return ", ".join(diffs) or "baseline"
+
+    def build(self, n_train: int = 3000):
+        """The compiled Keras model and the callbacks its training needs.
+
+        ``n_train`` (the training-set size) lets the schedules count steps per epoch.
+        """
+        import keras
+
+        model = models.mlp(
+            self.depth, self.width, self.activation, self.initializer,
+            init_scale=self.init_scale, normalization=self.normalization, norm_position=self.norm_position,
+            residual=self.residual, dropout=self.dropout, seed=self.seed,
+        )
+        model.compile(self._optimizer(n_train), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        callbacks = []
+        if self.schedule == "plateau":
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_lr=1e-5))
+        return model, callbacks
+
+    def _optimizer(self, n_train: int):
+        import keras
+
+        lr = self._learning_rate(n_train)
+        clip = {k: v for k, v in (("clipnorm", self.clipnorm), ("clipvalue", self.clipvalue)) if v is not None}
+        if self.optimizer == "sgd":
+            return keras.optimizers.SGD(lr, **clip)
+        if self.optimizer == "momentum":
+            return keras.optimizers.SGD(lr, momentum=0.9, **clip)
+        if self.optimizer == "rmsprop":
+            return keras.optimizers.RMSprop(lr, **clip)
+        if self.optimizer == "adagrad":
+            return keras.optimizers.Adagrad(lr, **clip)
+        return keras.optimizers.Adam(lr, **clip)
+
+    def _learning_rate(self, n_train: int):
+        import keras
+
+        if self.schedule in (None, "plateau"):
+            return self.learning_rate
+        steps_per_epoch = max(1, math.ceil(n_train / self.batch_size))
+        total = steps_per_epoch * self.epochs
+        if self.schedule == "step":
+            bounds = [total // 3, 2 * total // 3]
+            return keras.optimizers.schedules.PiecewiseConstantDecay(bounds, [self.learning_rate, self.learning_rate / 3, self.learning_rate / 9])
+        if self.schedule == "exponential":
+            return keras.optimizers.schedules.ExponentialDecay(self.learning_rate, decay_steps=steps_per_epoch, decay_rate=0.5)
+        warmup = max(1, total // 10)
+        return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=total - warmup, warmup_target=self.learning_rate, warmup_steps=warmup)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one bench run measured.
+
+    Attributes
+    ----------
+    setup : Setup
+    layers : list of str
+        The weighted layers, input side first.
+    norms_init, norms_trained : numpy.ndarray
+        Per-layer kernel-gradient norms on the probe batch before and after training (in
+        training mode, so batch normalisation uses batch statistics).
+    history : dict
+        Per-epoch ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ``learning_rate``.
+    test_accuracy : float
+        After the last epoch (0.1 is chance); NaN if training diverged.
+    seconds : float
+        Training wall time.
+    diverged : str or None
+        The divergence message, if the loss became NaN or infinite.
+    """
+
+    setup: Setup
+    layers: list[str] = field(repr=False)
+    norms_init: np.ndarray = field(repr=False)
+    norms_trained: np.ndarray = field(repr=False)
+    history: dict = field(repr=False)
+    test_accuracy: float
+    seconds: float
+    diverged: str | None = None
+
+    @property
+    def first_layer_norm(self) -> float:
+        return float(self.norms_init[0])
+
+
+class Bench:
+    """Runs :class:`Setup` s on one dataset, with a fixed probe batch, and caches the results.
+
+    Parameters
+    ----------
+    dataset : gradbook.data.Dataset
+        Training and test data (Fashion-MNIST in the book).
+    probe_size : int
+        How many training examples make the fixed probe batch for gradient norms.
+    """
+
+    def __init__(self, dataset, *, probe_size: int = 256):
+        self.data = dataset
+        self.x_probe = dataset.x_train[:probe_size]
+        self.y_probe = dataset.y_train[:probe_size]
+        self._cache: dict[Setup, Result] = {}
+
+    def run(self, setup: Setup) -> Result:
+        """Build, measure, train for the setup's budget, measure again (cached per setup)."""
+        if setup in self._cache:
+            return self._cache[setup]
+        import keras
+
+        keras.utils.set_random_seed(setup.seed)
+        model, callbacks = setup.build(len(self.data.x_train))
+        at_init = diagnostics.layer_gradient_norms(model, self.x_probe, self.y_probe, training=True)
+        layers, norms_init = at_init.layers, at_init.norms
+        diverged = None
+        start = time.perf_counter()
+        try:
+            fit = training.train(model, self.data.x_train, self.data.y_train, epochs=setup.epochs, batch_size=setup.batch_size,
+                                 validation_data=(self.data.x_test, self.data.y_test), callbacks=callbacks, seed=setup.seed)
+            history, accuracy = fit.history, fit.final("val_accuracy")
+        except training.TrainingDiverged as err:
+            history, accuracy, diverged = err.history, float("nan"), str(err)
+        seconds = time.perf_counter() - start
+        try:
+            norms_trained = diagnostics.layer_gradient_norms(model, self.x_probe, self.y_probe, training=True).norms
+        except ValueError:
+            norms_trained = np.full(len(layers), np.nan)
+        result = Result(setup, layers, norms_init, norms_trained, history, float(accuracy), seconds, diverged)
+        self._cache[setup] = result
+        return result
+
+    def compare(self, setups: Mapping[str, Setup]) -> dict[str, Result]:
+        """Run several setups; returns their results under the same names."""
+        return {name: self.run(s) for name, s in setups.items()}
+
+    def seeds(self, setup: Setup, seeds=(0, 1, 2)) -> list[Result]:
+        """The same setup with several seeds, to show the spread where differences are small."""
+        return [self.run(replace(setup, seed=s)) for s in seeds]
