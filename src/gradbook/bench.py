@@ -56,7 +56,7 @@ class Setup:
     clipnorm: float | None = None
     clipvalue: float | None = None
     epochs: int = 3
-    batch_size: int = 64
+    batch_size: int = 32
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -64,11 +64,13 @@ class Setup:
             raise ValueError(f"Unknown optimizer {self.optimizer!r}. Choose one of: {', '.join(OPTIMIZERS)}.")
         if self.schedule is not None and self.schedule not in SCHEDULES:
             raise ValueError(f"Unknown schedule {self.schedule!r}. Choose None or one of: {', '.join(SCHEDULES)}.")
-        if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and self.learning_rate > 0):
+        if isinstance(self.learning_rate, bool) or not (
+            isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and self.learning_rate > 0
+        ):
             raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}.")
         for name in ("clipnorm", "clipvalue"):
             value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            if value is not None and (isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0)):
                 raise ValueError(f"{name} must be None or a positive number, got {value!r}.")
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
@@ -126,6 +128,8 @@ class Setup:
             return keras.optimizers.schedules.PiecewiseConstantDecay(bounds, [self.learning_rate, self.learning_rate / 3, self.learning_rate / 9])
         if self.schedule == "exponential":
             return keras.optimizers.schedules.ExponentialDecay(self.learning_rate, decay_steps=steps_per_epoch, decay_rate=0.5)
+        if total < 2:  # a single step leaves no room for a warm-up: plain cosine decay
+            return keras.optimizers.schedules.CosineDecay(self.learning_rate, decay_steps=1)
         warmup = max(1, total // 10)
         return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=total - warmup, warmup_target=self.learning_rate, warmup_steps=warmup)
 
