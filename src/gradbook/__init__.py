@@ -8,6 +8,7 @@ The package is split into small modules named after the concept they serve:
 ``backprop``     backward passes in NumPy, a gradient check, networks trained by hand
 ``models``       deep MLP and CNN builders for experiments on depth
 ``diagnostics``  per-layer gradient norms, activation statistics, a gradient-history callback
+``bench``        one fixed deep network on which the remedies for vanishing gradients are measured
 ``hardware``     which device TensorFlow trains on
 ``training``     a seeded ``model.fit`` wrapper that stops cleanly on divergence
 ``plots``        the book's figure style (matplotlib and Plotly)

@@ -1,8 +1,9 @@
-"""Model builders for experiments on depth: plain MLPs and CNNs from 1 to 100 layers.
+"""Model builders for experiments on depth: MLPs and CNNs from 1 to 100 layers.
 
 Both builders take the knobs chapters 4 and 5 turn (depth, activation, initializer and its
-scale) and return an uncompiled ``keras.Sequential`` whose hidden layers are named
-``hidden_1 ... hidden_n`` and whose last layer, ``logits``, outputs logits. Weights are seeded.
+scale; for the MLP also normalisation, residual connections and dropout) and return an
+uncompiled Keras model whose hidden layers are named ``hidden_1 ... hidden_n`` and whose last
+layer, ``logits``, outputs logits. Weights are seeded.
 """
 
 from __future__ import annotations
