@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import keras
+from tf_conventions import fits, tf_padding
 from gradbook import data
 from gradbook.backprop import (
     ACTIVATIONS,
@@ -38,22 +39,6 @@ KERAS_SETTINGS = settings(max_examples=20)
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-def tf_padding(padding):
-    """The gradbook padding spec in tf.nn's spelling."""
-    if isinstance(padding, str):
-        return padding.upper()
-    (t, b), (l, r) = padding
-    return [[0, 0], [t, b], [l, r], [0, 0]]
-
-
-def fits(n, k, padding_axis):
-    """Whether a window of k fits along an axis of n (TF's rules)."""
-    if padding_axis == "same":
-        return True
-    if padding_axis == "valid":
-        return k <= n
-    before, after = padding_axis
-    return k <= n + before + after
 
 
 def fitting(case):

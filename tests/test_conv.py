@@ -13,6 +13,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import keras
+from tf_conventions import axis_padding, fits, tf_padding
 from gradbook.conv import (
     PADDINGS,
     avg_pool2d,
@@ -33,26 +34,6 @@ KERAS_SETTINGS = settings(max_examples=15)
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-def tf_padding(padding):
-    """The gradbook padding spec in tf.nn's spelling."""
-    if isinstance(padding, str):
-        return padding.upper()
-    (t, b), (l, r) = padding
-    return [[0, 0], [t, b], [l, r], [0, 0]]
-
-
-def fits(n, k, padding_axis):
-    """Whether a window of k fits along an axis of n, worked out from TF's rules (not gradbook's)."""
-    if padding_axis == "same":
-        return True  # TF pads so that ceil(n / s) >= 1 windows start inside the input
-    if padding_axis == "valid":
-        return k <= n
-    before, after = padding_axis
-    return k <= n + before + after
-
-
-def axis_padding(padding, axis):
-    return padding if isinstance(padding, str) else padding[axis]
 
 
 def assert_close(actual, expected, dtype, scale=1.0):
