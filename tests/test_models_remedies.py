@@ -96,3 +96,39 @@ def test_measuring_in_training_mode_leaves_batch_norm_statistics_alone(probe):
 def test_remedy_arguments_are_validated(kwargs, match):
     with pytest.raises(ValueError, match=match):
         models.mlp(3, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"residual": True}, {"normalization": "batch"}, {"normalization": "layer", "norm_position": "after"},
+     {"dropout": 0.1}, {"activation": "prelu", "initializer_name": "he"}],
+)
+def test_cnn_takes_the_same_remedies(kwargs):
+    args = {"activation": "relu", "initializer_name": "he", **kwargs}
+    model = models.cnn(7, 4, args.pop("activation"), args.pop("initializer_name"), input_shape=(12, 12, 1), **args)
+    names = [l.name for l in model.layers]
+    assert [n for n in names if n.startswith("hidden_")] == [f"hidden_{i}" for i in range(1, 8)]
+    assert all(isinstance(model.get_layer(f"hidden_{i}"), keras.layers.Conv2D) for i in range(1, 8))
+    if kwargs.get("residual"):
+        assert [n for n in names if n.startswith("add_")] == [f"add_{i}" for i in range(2, 8)]
+    if "normalization" in kwargs:
+        assert len([n for n in names if n.startswith("norm_")]) == 7
+    if "dropout" in kwargs:
+        assert len([n for n in names if n.startswith("drop_")]) == 7
+    assert any(n.startswith("pool_") for n in names)
+    out = model(np.zeros((2, 12, 12, 1), np.float32))
+    assert tuple(out.shape) == (2, 10)
+
+
+def test_residual_cnn_keeps_the_first_layer_gradient(probe):
+    x, y = probe[0][:32], probe[1][:32]
+    plain = diagnostics.layer_gradient_norms(models.cnn(20, 8, "sigmoid", "glorot"), x, y).norms[0]
+    residual = diagnostics.layer_gradient_norms(models.cnn(20, 8, "sigmoid", "glorot", residual=True), x, y).norms[0]
+    assert residual > 100 * plain
+
+
+def test_cnn_validates_remedy_arguments():
+    with pytest.raises(ValueError, match="normalization"):
+        models.cnn(3, normalization="instance")
+    with pytest.raises(ValueError, match="dropout"):
+        models.cnn(3, dropout=1.5)

@@ -147,15 +147,7 @@ def mlp(
     input_shape = _input_shape(input_shape)
     _check(depth, "width", width, activation, initializer_name, input_shape, num_classes, learned=True)
     _check_scale("init_scale", init_scale)
-    if normalization is not None and normalization not in NORMALIZATIONS:
-        raise ValueError(f"Unknown normalization {normalization!r}. Choose None or one of: {', '.join(NORMALIZATIONS)}.")
-    if norm_position not in ("before", "after"):
-        raise ValueError(f"norm_position must be 'before' or 'after' the activation, got {norm_position!r}.")
-    if not isinstance(residual, bool):
-        raise ValueError(f"residual must be True or False, got {residual!r}.")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be a rate in [0, 1), got {dropout!r}.")
-    if normalization is not None or residual or dropout > 0 or activation in LEARNED_ACTIVATIONS:
+    if _check_remedies(normalization, norm_position, residual, dropout) or activation in LEARNED_ACTIVATIONS:
         return _block_mlp(depth, width, activation, initializer_name, init_scale, normalization,
                           norm_position, residual, float(dropout), input_shape, num_classes, seed)
     layers = [keras.Input(input_shape), keras.layers.Flatten(name="flatten")]
@@ -172,50 +164,84 @@ def mlp(
     return keras.Sequential(layers, name=f"mlp_{depth}x{width}_{activation}_{initializer_name}")
 
 
+def _norm_layer(kind: str, i: int):
+    import keras
+
+    if kind == "batch":
+        # momentum 0.9 (Keras: 0.99) so the moving statistics used at test time settle within
+        # the few hundred steps of a short run.
+        return keras.layers.BatchNormalization(momentum=0.9, name=f"norm_{i}")
+    return keras.layers.LayerNormalization(name=f"norm_{i}")
+
+
+def _act_layer(activation: str, i: int):
+    import keras
+
+    if activation == "prelu":
+        return keras.layers.PReLU(name=f"act_{i}")
+    return keras.layers.Activation(activation, name=f"act_{i}")
+
+
+def _remedy_block(h, i: int, weighted, activation, normalization, norm_position, residual, dropout, seed):
+    """One hidden block: ``weighted(activation)`` is its Dense or Conv2D layer (activation None
+    when the activation must be a layer of its own), then optional normalisation before or after
+    the activation, dropout, and a residual add from the second block on."""
+    import keras
+
+    if activation in LEARNED_ACTIVATIONS or (normalization is not None and norm_position == "before"):
+        z = weighted(None)(h)
+        if normalization is not None and norm_position == "before":
+            out = _act_layer(activation, i)(_norm_layer(normalization, i)(z))
+        elif normalization is not None:
+            out = _norm_layer(normalization, i)(_act_layer(activation, i)(z))
+        else:
+            out = _act_layer(activation, i)(z)
+    else:
+        out = weighted(activation)(h)
+        if normalization is not None:
+            out = _norm_layer(normalization, i)(out)
+    if dropout > 0:
+        out = keras.layers.Dropout(dropout, seed=seed * 1000 + i, name=f"drop_{i}")(out)
+    return keras.layers.Add(name=f"add_{i}")([h, out]) if residual and i > 1 else out
+
+
+def _check_remedies(normalization, norm_position, residual, dropout) -> bool:
+    """Validate the remedy arguments; True when any is in use."""
+    if normalization is not None and normalization not in NORMALIZATIONS:
+        raise ValueError(f"Unknown normalization {normalization!r}. Choose None or one of: {', '.join(NORMALIZATIONS)}.")
+    if norm_position not in ("before", "after"):
+        raise ValueError(f"norm_position must be 'before' or 'after' the activation, got {norm_position!r}.")
+    if not isinstance(residual, bool):
+        raise ValueError(f"residual must be True or False, got {residual!r}.")
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be a rate in [0, 1), got {dropout!r}.")
+    return normalization is not None or residual or dropout > 0
+
+
+def _model_name(kind, depth, width, activation, init_name, normalization, norm_position, residual, dropout) -> str:
+    parts = [activation, init_name] + ([f"{normalization}norm-{norm_position}"] if normalization else []) \
+        + (["residual"] if residual else []) + ([f"dropout{dropout:g}"] if dropout else [])
+    return f"{kind}_{depth}x{width}_" + "_".join(parts)
+
+
 def _block_mlp(depth, width, activation, init_name, init_scale, normalization, norm_position,
                residual, dropout, input_shape, num_classes, seed):
     """The functional MLP behind :func:`mlp` when blocks have more than Dense + activation."""
     import keras
 
-    def norm(i):
-        if normalization == "batch":
-            # momentum 0.9 (Keras: 0.99) so the moving statistics used at test time settle within
-            # the few hundred steps of a short run.
-            return keras.layers.BatchNormalization(momentum=0.9, name=f"norm_{i}")
-        return keras.layers.LayerNormalization(name=f"norm_{i}")
-
-    def act(i):
-        if activation == "prelu":
-            return keras.layers.PReLU(name=f"act_{i}")
-        return keras.layers.Activation(activation, name=f"act_{i}")
-
     inputs = keras.Input(input_shape)
     h = keras.layers.Flatten(name="flatten")(inputs)
     for i in range(1, depth + 1):
         kernel_init = initializer(init_name, scale=init_scale, seed=seed * 1000 + i - 1)
-        if activation in LEARNED_ACTIVATIONS:
-            z = keras.layers.Dense(width, kernel_initializer=kernel_init, name=f"hidden_{i}")(h)
-            if normalization is not None and norm_position == "before":
-                out = act(i)(norm(i)(z))
-            elif normalization is not None:
-                out = norm(i)(act(i)(z))
-            else:
-                out = act(i)(z)
-        elif normalization is not None and norm_position == "before":
-            z = keras.layers.Dense(width, kernel_initializer=kernel_init, name=f"hidden_{i}")(h)
-            out = act(i)(norm(i)(z))
-        elif normalization is not None:
-            out = norm(i)(keras.layers.Dense(width, activation=activation, kernel_initializer=kernel_init, name=f"hidden_{i}")(h))
-        else:
-            out = keras.layers.Dense(width, activation=activation, kernel_initializer=kernel_init, name=f"hidden_{i}")(h)
-        if dropout > 0:
-            out = keras.layers.Dropout(dropout, seed=seed * 1000 + i, name=f"drop_{i}")(out)
-        h = keras.layers.Add(name=f"add_{i}")([h, out]) if residual and i > 1 else out
+
+        def dense(act, i=i, kernel_init=kernel_init):
+            return keras.layers.Dense(width, activation=act, kernel_initializer=kernel_init, name=f"hidden_{i}")
+
+        h = _remedy_block(h, i, dense, activation, normalization, norm_position, residual, dropout, seed)
     logits = keras.layers.Dense(num_classes, kernel_initializer=initializer(init_name, scale=init_scale, seed=seed * 1000 + depth),
                                 name="logits")(h)
-    parts = [activation, init_name] + ([f"{normalization}norm-{norm_position}"] if normalization else []) \
-        + (["residual"] if residual else []) + ([f"dropout{dropout:g}"] if dropout else [])
-    return keras.Model(inputs, logits, name=f"mlp_{depth}x{width}_" + "_".join(parts))
+    return keras.Model(inputs, logits, name=_model_name("mlp", depth, width, activation, init_name, normalization,
+                                                       norm_position, residual, dropout))
 
 
 def cnn(
@@ -225,6 +251,10 @@ def cnn(
     initializer_name: str = "he",
     *,
     init_scale: float = 1.0,
+    normalization: str | None = None,
+    norm_position: str = "before",
+    residual: bool = False,
+    dropout: float = 0.0,
     input_shape: Sequence[int] = (28, 28, 1),
     num_classes: int = 10,
     pool_every: int | None = None,
@@ -243,7 +273,11 @@ def cnn(
     filters : int
         Channels of every convolution.
     activation, initializer_name, init_scale, input_shape, num_classes, seed :
-        As for :func:`mlp`.
+        As for :func:`mlp` ("prelu" included).
+    normalization, norm_position, residual, dropout :
+        The remedies, as for :func:`mlp`: each convolution is a block ``hidden_i`` with optional
+        ``norm_i``, ``act_i``, ``drop_i`` and, from the second block on, ``add_i`` (a 'same'
+        convolution keeps its input's shape, so the residual always fits).
     pool_every : int, optional
         Pool after every this many convolutions.
 
@@ -259,7 +293,7 @@ def cnn(
     import keras
 
     input_shape = _input_shape(input_shape)
-    _check(depth, "filters", filters, activation, initializer_name, input_shape, num_classes)
+    _check(depth, "filters", filters, activation, initializer_name, input_shape, num_classes, learned=True)
     if len(input_shape) != 3:
         raise ValueError(f"A CNN needs an image input_shape (height, width, channels), got {input_shape!r}.")
     _check_scale("init_scale", init_scale)
@@ -267,6 +301,9 @@ def cnn(
         pool_every = max(1, depth // 3)
     if isinstance(pool_every, bool) or not isinstance(pool_every, int) or pool_every < 1:
         raise ValueError(f"pool_every must be a whole number >= 1, got {pool_every!r}.")
+    if _check_remedies(normalization, norm_position, residual, dropout) or activation in LEARNED_ACTIVATIONS:
+        return _block_cnn(depth, filters, activation, initializer_name, init_scale, normalization, norm_position,
+                          residual, float(dropout), input_shape, num_classes, pool_every, seed)
     layers = [keras.Input(input_shape)]
     h, w = input_shape[0], input_shape[1]
     pools = 0
@@ -285,3 +322,30 @@ def cnn(
         num_classes, kernel_initializer=initializer(initializer_name, scale=init_scale, seed=seed * 1000 + depth), name="logits"
     ))
     return keras.Sequential(layers, name=f"cnn_{depth}x{filters}_{activation}_{initializer_name}")
+
+
+def _block_cnn(depth, filters, activation, init_name, init_scale, normalization, norm_position,
+               residual, dropout, input_shape, num_classes, pool_every, seed):
+    """The functional CNN behind :func:`cnn` when blocks have more than Conv2D + activation."""
+    import keras
+
+    inputs = keras.Input(input_shape)
+    h = inputs
+    size = min(input_shape[0], input_shape[1])
+    pools = 0
+    for i in range(1, depth + 1):
+        kernel_init = initializer(init_name, scale=init_scale, seed=seed * 1000 + i - 1)
+
+        def convolution(act, i=i, kernel_init=kernel_init):
+            return keras.layers.Conv2D(filters, 3, padding="same", activation=act, kernel_initializer=kernel_init, name=f"hidden_{i}")
+
+        h = _remedy_block(h, i, convolution, activation, normalization, norm_position, residual, dropout, seed)
+        if i % pool_every == 0 and i < depth and size >= 4:
+            pools += 1
+            h = keras.layers.MaxPooling2D(2, name=f"pool_{pools}")(h)
+            size //= 2
+    h = keras.layers.Flatten(name="flatten")(h)
+    logits = keras.layers.Dense(num_classes, kernel_initializer=initializer(init_name, scale=init_scale, seed=seed * 1000 + depth),
+                                name="logits")(h)
+    return keras.Model(inputs, logits, name=_model_name("cnn", depth, filters, activation, init_name, normalization,
+                                                       norm_position, residual, dropout))
