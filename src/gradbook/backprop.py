@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from gradbook import conv
+from gradbook._checks import is_whole
 
 __all__ = [
     "ACTIVATIONS",
@@ -478,7 +479,7 @@ class TwoLayerNet:
         """
         _check_activation(activation)
         for label, v in (("n_in", n_in), ("hidden", hidden), ("n_out", n_out)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            if not is_whole(v):
                 raise ValueError(f"{label} must be a whole number >= 1, got {v!r}.")
         rng = np.random.default_rng(seed)
 
@@ -521,7 +522,7 @@ class TwoLayerNet:
         """
         if not (isinstance(lr, (int, float, np.floating)) and math.isfinite(lr) and lr > 0):
             raise ValueError(f"lr must be a positive number, got {lr!r}.")
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        if not is_whole(steps):
             raise ValueError(f"steps must be a whole number >= 1, got {steps!r}.")
         losses = np.empty(steps)
         for t in range(steps):

@@ -22,6 +22,7 @@ from typing import Mapping
 import numpy as np
 
 from gradbook import diagnostics, models, training
+from gradbook._checks import is_whole
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "Bench", "Result", "Setup"]
 
@@ -74,7 +75,7 @@ class Setup:
                 raise ValueError(f"{name} must be None or a positive number, got {value!r}.")
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_whole(value, numpy=False):
                 raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
 
     def changes(self) -> str:

@@ -25,6 +25,8 @@ from typing import Sequence, Tuple, Union
 
 import numpy as np
 
+from gradbook._checks import is_whole
+
 __all__ = [
     "PADDINGS",
     "avg_pool2d",
@@ -112,7 +114,7 @@ def conv_output_size(n: int, k: int, stride: int = 1, padding: Padding | Pair = 
         If the window does not fit in the (padded) input, or a size or stride is below 1.
     """
     for name, v in (("n", n), ("k", k), ("stride", stride)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        if not is_whole(v):
             raise ValueError(f"{name} must be a whole number >= 1, got {v!r}.")
     if isinstance(padding, str):
         (before, after), _ = _paddings(padding, (n, n), (k, k), (stride, stride))
@@ -375,7 +377,7 @@ def kernel(name: str, size: int = 3, *, seed: int = 0) -> np.ndarray:
     """
     if name not in KERNELS:
         raise ValueError(f"Unknown kernel {name!r}. Choose one of: {', '.join(KERNELS)}.")
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+    if not is_whole(size):
         raise ValueError(f"size must be a whole number >= 1, got {size!r}.")
     if name in ("edge", "sharpen") and size < 2:
         raise ValueError(f"The {name!r} kernel needs size >= 2, got {size}.")

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gradbook._checks import is_whole
+
 __all__ = ["DATASETS", "Dataset", "DatasetUnavailable", "load"]
 
 #: The names :func:`load` accepts.
@@ -159,7 +161,7 @@ def load(
     if name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}. Valid names: {', '.join(DATASETS)}.")
     for label, n in (("n_train", n_train), ("n_test", n_test)):
-        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+        if n is not None and (not is_whole(n)):
             raise ValueError(f"{label} must be a positive whole number or None, got {n!r}.")
 
     loader = {

@@ -18,6 +18,8 @@ from typing import Protocol
 
 import numpy as np
 
+from gradbook._checks import is_whole
+
 __all__ = [
     "OPTIMIZERS",
     "Quadratic",
@@ -175,7 +177,7 @@ class Trajectory:
 
     def every(self, k: int) -> "Trajectory":
         """Every ``k``-th point (the last one always kept), for lighter plots."""
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        if not is_whole(k):
             raise ValueError(f"k must be a positive whole number, got {k!r}.")
         idx = np.unique(np.r_[np.arange(0, len(self.points), k), len(self.points) - 1])
         return Trajectory(self.points[idx], self.losses[idx], self.diverged_at)
@@ -236,7 +238,7 @@ def descend(
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {optimizer!r}. Choose one of: {', '.join(OPTIMIZERS)}.")
     lr = _check_positive("lr (the learning rate)", lr)
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+    if not is_whole(steps):
         raise ValueError(f"steps must be a positive whole number, got {steps!r}.")
     p = np.asarray(start, dtype=float)
     if p.shape != (2,) or not np.all(np.isfinite(p)):
@@ -392,12 +394,12 @@ def minibatch_descent(
         Recorded every ``record_every`` updates: the update count, the number of examples whose
         gradient has been computed so far, and the full-data loss at that point.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= problem.n:
+    if not is_whole(batch_size) or batch_size > problem.n:
         raise ValueError(f"batch_size must be a whole number in [1, {problem.n}], got {batch_size!r}.")
     lr = _check_positive("lr (the learning rate)", lr)
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+    if not is_whole(epochs):
         raise ValueError(f"epochs must be a positive whole number, got {epochs!r}.")
-    if isinstance(record_every, bool) or not isinstance(record_every, (int, np.integer)) or record_every < 1:
+    if not is_whole(record_every):
         raise ValueError(f"record_every must be a positive whole number, got {record_every!r}.")
     rng = np.random.default_rng(seed)
     w = np.zeros(problem.shape)

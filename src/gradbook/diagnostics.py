@@ -14,6 +14,8 @@ from typing import Any, Callable, Iterator, Sequence
 import keras
 import numpy as np
 
+from gradbook._checks import is_whole
+
 __all__ = [
     "ActivationStats",
     "GradientHistory",
@@ -236,7 +238,7 @@ class GradientHistory(keras.callbacks.Callback):
 
     def __init__(self, x, y, *, every: int = 50, loss: Callable | None = None):
         super().__init__()
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        if not is_whole(every, numpy=False):
             raise ValueError(f"every must be a whole number >= 1, got {every!r}.")
         self.x, self.y = np.asarray(x, dtype=np.float32), np.asarray(y)
         self.every = every

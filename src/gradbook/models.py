@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from gradbook._checks import is_whole
+
 __all__ = ["ACTIVATIONS", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "initializer", "mlp"]
 
 #: Activation names the builders accept (Keras names).
@@ -66,22 +68,22 @@ def _input_shape(input_shape) -> tuple[int, ...]:
         shape = tuple(input_shape)
     except TypeError:
         raise ValueError(f"input_shape must be a sequence of positive whole numbers, got {input_shape!r}.") from None
-    if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
+    if not shape or any(not is_whole(d, numpy=False) for d in shape):
         raise ValueError(f"input_shape must be a sequence of positive whole numbers, got {input_shape!r}.")
     return shape
 
 
 def _check(depth, width_name: str, width, activation: str, init: str, input_shape, num_classes, *, learned: bool = False) -> None:
-    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= _MAX_DEPTH:
+    if not is_whole(depth, numpy=False) or depth > _MAX_DEPTH:
         raise ValueError(f"depth must be a whole number from 1 to {_MAX_DEPTH}, got {depth!r}.")
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+    if not is_whole(width, numpy=False):
         raise ValueError(f"{width_name} must be a whole number >= 1, got {width!r}.")
     allowed = ACTIVATIONS + (LEARNED_ACTIVATIONS if learned else ())
     if activation not in allowed:
         raise ValueError(f"Unknown activation {activation!r}. Choose one of: {', '.join(allowed)}.")
     if init not in INITIALIZERS:
         raise ValueError(f"Unknown initializer {init!r}. Choose one of: {', '.join(INITIALIZERS)}.")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+    if not is_whole(num_classes, 2, numpy=False):
         raise ValueError(f"num_classes must be a whole number >= 2, got {num_classes!r}.")
 
 
@@ -299,7 +301,7 @@ def cnn(
     _check_scale("init_scale", init_scale)
     if pool_every is None:
         pool_every = max(1, depth // 3)
-    if isinstance(pool_every, bool) or not isinstance(pool_every, int) or pool_every < 1:
+    if not is_whole(pool_every, numpy=False):
         raise ValueError(f"pool_every must be a whole number >= 1, got {pool_every!r}.")
     if _check_remedies(normalization, norm_position, residual, dropout) or activation in LEARNED_ACTIVATIONS:
         return _block_cnn(depth, filters, activation, initializer_name, init_scale, normalization, norm_position,

@@ -14,6 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from gradbook._checks import is_whole
+
 __all__ = ["TrainResult", "TrainingDiverged", "train"]
 
 
@@ -140,7 +142,7 @@ def train(
     """
     import keras
 
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+    if not is_whole(epochs):
         raise ValueError(f"epochs must be a positive whole number, got {epochs!r}.")
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
         raise ValueError("The model is not compiled: call model.compile(optimizer, loss) first.")
