@@ -262,6 +262,7 @@ class Explorer:
         self._status = None
         self._static_html: str | None = None
         self._static_cache = None
+        self._updating = False  # True while update() moves several controls: redraw once, after
         self.last_update_seconds: float | None = None
 
     # -- settings ---------------------------------------------------------------------------
@@ -452,7 +453,7 @@ class Explorer:
         return self._redraw()
 
     def _redraw(self) -> float:
-        if getattr(self, "_updating", False):
+        if self._updating:
             return 0.0
         from IPython.display import display
 
