@@ -13,7 +13,7 @@ from typing import Sequence
 
 from gradbook._checks import is_whole
 
-__all__ = ["ACTIVATIONS", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "initializer", "mlp"]
+__all__ = ["ACTIVATIONS", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "fast_cnn", "initializer", "mlp"]
 
 #: Activation names the builders accept (Keras names).
 ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "linear")
@@ -351,3 +351,80 @@ def _block_cnn(depth, filters, activation, init_name, init_scale, normalization,
                                 name="logits")(h)
     return keras.Model(inputs, logits, name=_model_name("cnn", depth, filters, activation, init_name, normalization,
                                                        norm_position, residual, dropout))
+
+
+def fast_cnn(
+    input_shape: Sequence[int] = (28, 28, 1),
+    num_classes: int = 10,
+    *,
+    filters: tuple[int, int] = (32, 64),
+    dropout: float = 0.3,
+    dtype_policy: str | None = None,
+    seed: int = 0,
+):
+    """A small CNN designed to train fast on a CPU: two strided convolutions, then logits.
+
+    ``Conv 5x5/2 -> BatchNorm -> ReLU -> Conv 3x3/2 -> BatchNorm -> ReLU -> Dropout -> Dense``.
+    Striding instead of pooling quarters the work of every later layer, and batch normalisation
+    lets Adam take large steps from the first epoch. About 50,000 weights on 28x28 images.
+
+    Parameters
+    ----------
+    input_shape : (height, width, channels), default (28, 28, 1)
+    num_classes : int, default 10
+    filters : (int, int), default (32, 64)
+        Channels of the two convolutions.
+    dropout : float, default 0.3
+        Dropout rate before the last layer, in [0, 1).
+    dtype_policy : str, optional
+        A Keras mixed-precision policy (``"mixed_float16"`` on a tensor-core GPU,
+        ``"mixed_bfloat16"``); the logits layer always computes in float32, as Keras's
+        mixed-precision guide requires. ``None`` keeps float32 throughout.
+    seed : int, default 0
+        Seed of the initial weights and of the dropout masks.
+
+    Returns
+    -------
+    keras.Sequential (not compiled), outputting logits.
+
+    Raises
+    ------
+    ValueError
+        For an image shape that is not (height, width, channels), non-positive filter counts,
+        a dropout rate outside [0, 1) or an unknown dtype policy.
+    """
+    import keras
+
+    input_shape = _input_shape(input_shape)
+    if len(input_shape) != 3:
+        raise ValueError(f"fast_cnn needs an image input_shape (height, width, channels), got {input_shape!r}.")
+    if not is_whole(num_classes) or num_classes < 2:
+        raise ValueError(f"num_classes must be a whole number >= 2, got {num_classes!r}.")
+    if not isinstance(filters, (tuple, list)) or len(filters) != 2 or not all(is_whole(f) for f in filters):
+        raise ValueError(f"filters must be two positive whole numbers, got {filters!r}.")
+    if isinstance(dropout, bool) or not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
+        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}.")
+    policies = (None, "float32", "mixed_float16", "mixed_bfloat16")
+    if dtype_policy not in policies:
+        raise ValueError(f"Unknown dtype_policy {dtype_policy!r}; use one of {policies}.")
+    L = keras.layers
+    dt = dtype_policy
+    init = keras.initializers.HeNormal
+    return keras.Sequential(
+        [
+            keras.Input(input_shape),
+            L.Conv2D(filters[0], 5, strides=2, padding="same", use_bias=False,
+                     kernel_initializer=init(seed=seed), dtype=dt, name="conv_1"),
+            L.BatchNormalization(dtype=dt, name="norm_1"),
+            L.ReLU(dtype=dt, name="act_1"),
+            L.Conv2D(filters[1], 3, strides=2, padding="same", use_bias=False,
+                     kernel_initializer=init(seed=seed + 1), dtype=dt, name="conv_2"),
+            L.BatchNormalization(dtype=dt, name="norm_2"),
+            L.ReLU(dtype=dt, name="act_2"),
+            L.Flatten(dtype=dt, name="flatten"),
+            L.Dropout(dropout, seed=seed, dtype=dt, name="dropout"),
+            L.Dense(num_classes, kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 2),
+                    dtype="float32", name="logits"),
+        ],
+        name="fast_cnn",
+    )

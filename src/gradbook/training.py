@@ -16,7 +16,7 @@ import numpy as np
 
 from gradbook._checks import is_whole
 
-__all__ = ["TrainResult", "TrainingDiverged", "train"]
+__all__ = ["TrainResult", "TrainingDiverged", "pipeline", "train", "warmup_cosine_adam"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -48,12 +48,24 @@ class TrainResult:
     seconds : float
         Wall time of ``model.fit``.
     examples_per_second : float
-        Training examples processed per second of wall time.
+        Training examples processed per second of wall time (NaN when the number of examples is
+        unknown, as for a ``tf.data.Dataset``).
+    epoch_seconds : tuple of float
+        Wall time of each epoch, validation included.
     """
 
     history: dict[str, list[float]] = field(repr=False)
     seconds: float
     examples_per_second: float
+    epoch_seconds: tuple[float, ...] = ()
+    examples: int | None = None
+
+    @property
+    def images_per_second(self) -> list[float]:
+        """Training examples per second in each epoch (NaN where the count is unknown)."""
+        if not self.examples:
+            return [float("nan")] * len(self.epoch_seconds)
+        return [self.examples / s if s > 0 else float("nan") for s in self.epoch_seconds]
 
     @property
     def epochs(self) -> int:
@@ -76,8 +88,14 @@ def _divergence_callback():
             super().__init__()
             self.bad_epoch: int | None = None
             self.learning_rates: list[float] = []
+            self.epoch_seconds: list[float] = []
+            self._epoch_start = 0.0
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self._epoch_start = time.perf_counter()
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
             self.learning_rates.append(_current_learning_rate(self.model))
             loss = (logs or {}).get("loss")
             if loss is not None and not math.isfinite(float(loss)):
@@ -102,6 +120,7 @@ def train(
     epochs: int = 1,
     batch_size: int | None = 32,
     validation_data=None,
+    validation_split: float = 0.0,
     callbacks: Sequence[Any] = (),
     seed: int = 0,
     verbose: int = 0,
@@ -120,6 +139,9 @@ def train(
         Ignored by Keras when ``x`` is a dataset; pass ``None`` then.
     validation_data : optional
         As for ``model.fit``.
+    validation_split : float, default 0.0
+        As for ``model.fit``: hold out this last fraction of the training arrays for validation
+        (the honest alternative to validating on the test set).
     callbacks : sequence of keras.callbacks.Callback
         Extra callbacks (a ``ReduceLROnPlateau``, a progress bar, ...).
     seed : int, default 0
@@ -149,7 +171,11 @@ def train(
 
     keras.utils.set_random_seed(seed)
     guard = _divergence_callback()
+    if not 0.0 <= float(validation_split) < 1.0:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}.")
     n_examples = _count_examples(x)
+    if n_examples is not None and validation_split:
+        n_examples = int(math.floor(n_examples * (1.0 - validation_split)))  # Keras's own split
     start = time.perf_counter()
     fit = model.fit(
         x,
@@ -157,6 +183,7 @@ def train(
         epochs=epochs,
         batch_size=batch_size,
         validation_data=validation_data,
+        validation_split=validation_split,
         callbacks=[*callbacks, guard],
         verbose=verbose,
     )
@@ -175,7 +202,8 @@ def train(
         )
     epochs_run = len(history.get("loss", []))
     rate = n_examples * epochs_run / seconds if n_examples and seconds > 0 else float("nan")
-    return TrainResult(history=history, seconds=seconds, examples_per_second=rate)
+    return TrainResult(history=history, seconds=seconds, examples_per_second=rate,
+                       epoch_seconds=tuple(guard.epoch_seconds), examples=n_examples)
 
 
 def _count_examples(x) -> int | None:
@@ -184,3 +212,79 @@ def _count_examples(x) -> int | None:
     if isinstance(x, (list, tuple)) and x and hasattr(x[0], "shape"):
         return int(x[0].shape[0])
     return None
+
+
+def pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int = 128, shuffle: bool = True, seed: int = 0):
+    """A ``tf.data`` input pipeline over in-memory arrays: shuffle, batch, prefetch.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Images and labels with the same first dimension.
+    batch_size : int, default 128
+    shuffle : bool, default True
+        Reshuffle every epoch (seeded, so runs repeat).
+    seed : int, default 0
+
+    Returns
+    -------
+    tf.data.Dataset
+        Batches of ``(images, labels)``, prefetched so that the next batch is ready while the
+        model trains on this one.
+
+    Raises
+    ------
+    ValueError
+        If the arrays disagree in length or ``batch_size`` is not a positive whole number.
+    """
+    import tensorflow as tf
+
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} examples but y has {len(y)}; they must match.")
+    if not is_whole(batch_size):
+        raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}.")
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def warmup_cosine_adam(total_steps: int, *, peak_learning_rate: float = 3e-3, warmup_fraction: float = 0.1):
+    """Adam with a short linear warm-up to ``peak_learning_rate``, then cosine decay to zero.
+
+    The schedule that lets a small CNN reach its accuracy in few epochs: large steps while the
+    loss is high, small ones at the end.
+
+    Parameters
+    ----------
+    total_steps : int
+        Optimizer steps in the whole run (epochs x batches per epoch).
+    peak_learning_rate : float, default 3e-3
+    warmup_fraction : float, default 0.1
+        Share of the steps spent warming up, in [0, 1).
+
+    Returns
+    -------
+    keras.optimizers.Adam
+
+    Raises
+    ------
+    ValueError
+        For a non-positive step count or learning rate, or a warm-up fraction outside [0, 1).
+    """
+    import keras
+
+    if not is_whole(total_steps):
+        raise ValueError(f"total_steps must be a positive whole number, got {total_steps!r}.")
+    if not (isinstance(peak_learning_rate, (int, float)) and math.isfinite(peak_learning_rate) and peak_learning_rate > 0):
+        raise ValueError(f"peak_learning_rate must be a positive number, got {peak_learning_rate!r}.")
+    if not 0.0 <= warmup_fraction < 1.0:
+        raise ValueError(f"warmup_fraction must be in [0, 1), got {warmup_fraction!r}.")
+    warmup = int(total_steps * warmup_fraction)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else float(peak_learning_rate),
+        decay_steps=max(1, total_steps - warmup),
+        warmup_target=float(peak_learning_rate) if warmup else None,
+        warmup_steps=warmup,
+    )
+    return keras.optimizers.Adam(learning_rate=schedule)
