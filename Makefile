@@ -12,7 +12,7 @@ help:
 	@echo "make book   - set up .venv and build the HTML book into _build/html"
 	@echo "make test   - set up .venv and run unit, notebook (nbval) and browser tests, building the book"
 	@echo "make lab    - open the chapters in JupyterLab"
-	@echo "make bench  - time chapter execution, slider updates and the NumPy convolution"
+	@echo "make bench  - time chapter execution, slider updates, the NumPy convolution and training speed"
 
 setup: $(STAMP)
 
@@ -57,6 +57,7 @@ lab: setup
 bench: setup
 	$(BIN)/python benchmarks/chapter_timing.py
 	$(BIN)/python benchmarks/conv_speed.py
+	$(BIN)/python benchmarks/train_speed.py
 
 clean:
 	rm -rf _build _vendor

@@ -27,7 +27,7 @@ from gradbook._checks import is_whole
 __all__ = ["OPTIMIZERS", "SCHEDULES", "Bench", "Result", "Setup"]
 
 #: Optimizer names a :class:`Setup` accepts.
-OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "rmsprop", "adagrad", "adam")
+OPTIMIZERS: tuple[str, ...] = training.OPTIMIZERS
 #: Learning-rate schedules a :class:`Setup` accepts (None: constant).
 SCHEDULES: tuple[str, ...] = ("step", "exponential", "plateau", "warmup_cosine")
 
@@ -107,15 +107,7 @@ class Setup:
 
         lr = self._learning_rate(n_train)
         clip = {k: v for k, v in (("clipnorm", self.clipnorm), ("clipvalue", self.clipvalue)) if v is not None}
-        if self.optimizer == "sgd":
-            return keras.optimizers.SGD(lr, **clip)
-        if self.optimizer == "momentum":
-            return keras.optimizers.SGD(lr, momentum=0.9, **clip)
-        if self.optimizer == "rmsprop":
-            return keras.optimizers.RMSprop(lr, **clip)
-        if self.optimizer == "adagrad":
-            return keras.optimizers.Adagrad(lr, **clip)
-        return keras.optimizers.Adam(lr, **clip)
+        return training.optimizer(self.optimizer, lr, **clip)
 
     def _learning_rate(self, n_train: int):
         import keras

@@ -13,7 +13,11 @@ import numpy as np
 
 __all__ = [
     "PALETTE",
+    "confusion_figure",
     "convolution_figure",
+    "learning_curves",
+    "mistakes_figure",
+    "per_class_figure",
     "figure",
     "layout",
     "loss_curve_trace",
@@ -264,4 +268,108 @@ def convolution_figure(image, kernel2d, *, stride: int = 1, padding: str = "vali
         annotations=annotations,
         showlegend=False,
     ))
+    return fig
+
+
+def _round(values, digits: int = 5) -> list[float | None]:
+    return [float(f"{v:.{digits}g}") if np.isfinite(v) else None for v in np.asarray(values, dtype=float)]
+
+
+def learning_curves(history: dict[str, list[float]], *, title: str = "", names: tuple[str, str] = ("train", "validation")):
+    """Training and validation loss (left) and accuracy (right) per epoch, as one Plotly figure.
+
+    Parameters
+    ----------
+    history : dict
+        Keras-style history with ``loss`` and optionally ``val_loss``, ``accuracy``,
+        ``val_accuracy``.
+    title : str
+    names : (str, str)
+        Legend names of the training and validation curves.
+
+    Raises
+    ------
+    ValueError
+        If ``history`` has no ``loss``.
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    if not history.get("loss"):
+        raise ValueError("history has no 'loss' values to plot; train for at least one epoch.")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"), horizontal_spacing=0.12)
+    epochs = list(range(1, len(history["loss"]) + 1))
+    for col, metric in ((1, "loss"), (2, "accuracy")):
+        for prefix, name, color, dash in (("", names[0], PALETTE[0], None), ("val_", names[1], PALETTE[1], "dash")):
+            values = history.get(prefix + metric)
+            if values:
+                fig.add_trace(
+                    go.Scatter(x=epochs[: len(values)], y=_round(values), mode="lines+markers", name=name,
+                               line={"color": color, "dash": dash}, legendgroup=name, showlegend=col == 1),
+                    row=1, col=col,
+                )
+    fig.update_xaxes(title_text="epoch", dtick=max(1, len(epochs) // 10))
+    fig.update_layout(**layout(title=title, height=380))
+    return fig
+
+
+def confusion_figure(evaluation, *, title: str = "Confusion matrix (rows: true class, columns: predicted)"):
+    """The confusion matrix as a Plotly heatmap; each cell shows its count, colour is the share
+    of the true class's examples."""
+    import plotly.graph_objects as go
+
+    cm = evaluation.confusion
+    totals = np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    names = list(evaluation.class_names)
+    fig = go.Figure(go.Heatmap(
+        z=np.round(cm / totals, 3), x=names, y=names, text=cm, texttemplate="%{text}",
+        colorscale="Blues", zmin=0, zmax=1, showscale=False,
+        hovertemplate="true %{y}, predicted %{x}: %{text} (%{z:.0%} of the class)<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed", title_text="true class")
+    fig.update_xaxes(title_text="predicted class", tickangle=-40)
+    fig.update_layout(**layout(title=title, height=520, margin={"l": 110, "r": 20, "t": 50, "b": 110}))
+    return fig
+
+
+def per_class_figure(evaluation, *, title: str = "Accuracy per class"):
+    """A horizontal bar per class: the share of its test examples classified correctly."""
+    import plotly.graph_objects as go
+
+    acc = evaluation.per_class_accuracy
+    fig = go.Figure(go.Bar(x=_round(acc, 3), y=list(evaluation.class_names), orientation="h",
+                           marker_color=PALETTE[0], hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
+    fig.add_vline(x=evaluation.accuracy, line_dash="dash", line_color=PALETTE[1],
+                  annotation_text=f"overall {evaluation.accuracy:.1%}", annotation_position="top")
+    fig.update_xaxes(range=[0, 1], tickformat=".0%")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(**layout(title=title, height=380, margin={"l": 110, "r": 20, "t": 60, "b": 40}))
+    return fig
+
+
+def mistakes_figure(evaluation, images: np.ndarray, *, k: int = 12, ncols: int = 6):
+    """The ``k`` most confident mistakes as images, each titled with the predicted class, its
+    probability and the true class (matplotlib).
+
+    Raises
+    ------
+    ValueError
+        If ``images`` does not hold one image per evaluated example.
+    """
+    if len(images) != len(evaluation.y_true):
+        raise ValueError(f"{len(images)} images for {len(evaluation.y_true)} evaluated examples.")
+    idx = evaluation.confident_mistakes(k)
+    nrows = max(1, int(np.ceil(len(idx) / ncols)))
+    fig, axes = figure(ncols, nrows, width=1.7 * ncols, height=2.0)
+    axes = np.atleast_1d(axes).ravel()
+    names = evaluation.class_names
+    for ax in axes:
+        ax.axis("off")
+    for ax, i in zip(axes, idx):
+        img = images[i]
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray_r" if img.shape[-1] == 1 else None)
+        p = evaluation.probabilities[i]
+        ax.set_title(f"said {names[int(np.argmax(p))]} {p.max():.0%}\nis {names[int(evaluation.y_true[i])]}", fontsize=8)
+    if not len(idx):
+        axes[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
     return fig

@@ -16,7 +16,10 @@ import numpy as np
 
 from gradbook._checks import is_whole
 
-__all__ = ["TrainResult", "TrainingDiverged", "pipeline", "train", "warmup_cosine_adam"]
+__all__ = ["OPTIMIZERS", "TrainResult", "TrainingDiverged", "optimizer", "pipeline", "train", "train_cnn", "warmup_cosine_adam"]
+
+#: Optimizer names :func:`optimizer` accepts; "momentum" is SGD with momentum 0.9.
+OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "rmsprop", "adagrad", "adam")
 
 
 class TrainingDiverged(RuntimeError):
@@ -186,6 +189,7 @@ def train(
         validation_split=validation_split,
         callbacks=[*callbacks, guard],
         verbose=verbose,
+        shuffle=not _is_dataset(x),  # a tf.data pipeline shuffles itself (see pipeline)
     )
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
@@ -204,6 +208,10 @@ def train(
     rate = n_examples * epochs_run / seconds if n_examples and seconds > 0 else float("nan")
     return TrainResult(history=history, seconds=seconds, examples_per_second=rate,
                        epoch_seconds=tuple(guard.epoch_seconds), examples=n_examples)
+
+
+def _is_dataset(x) -> bool:
+    return type(x).__module__.startswith("tensorflow") and hasattr(x, "element_spec")
 
 
 def _count_examples(x) -> int | None:
@@ -288,3 +296,92 @@ def warmup_cosine_adam(total_steps: int, *, peak_learning_rate: float = 3e-3, wa
         warmup_steps=warmup,
     )
     return keras.optimizers.Adam(learning_rate=schedule)
+
+
+def optimizer(name: str, learning_rate=0.001, **kwargs: Any):
+    """A Keras optimizer by name.
+
+    Parameters
+    ----------
+    name : {"sgd", "momentum", "rmsprop", "adagrad", "adam"}
+        "momentum" is SGD with momentum 0.9.
+    learning_rate : float or keras.optimizers.schedules.LearningRateSchedule
+    **kwargs :
+        Passed on (``clipnorm``, ``clipvalue``, ...).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or a learning rate that is not a positive number.
+    """
+    import keras
+
+    if name not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {name!r}. Choose one of: {', '.join(OPTIMIZERS)}.")
+    if isinstance(learning_rate, (int, float)) and (
+        isinstance(learning_rate, bool) or not math.isfinite(learning_rate) or learning_rate <= 0
+    ):
+        raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}.")
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, **kwargs)
+    if name == "momentum":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, **kwargs)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate, **kwargs)
+    if name == "adagrad":
+        return keras.optimizers.Adagrad(learning_rate, **kwargs)
+    return keras.optimizers.Adam(learning_rate, **kwargs)
+
+
+def train_cnn(
+    dataset,
+    *,
+    depth: int = 2,
+    activation: str = "relu",
+    optimizer_name: str = "adam",
+    learning_rate: float = 0.001,
+    filters: int = 16,
+    epochs: int = 3,
+    batch_size: int = 64,
+    validation_split: float = 0.1,
+    callbacks: Sequence[Any] = (),
+    seed: int = 0,
+):
+    """Build a :func:`gradbook.models.cnn` for ``dataset`` and train it: the run behind chapter
+    6's Train button.
+
+    Parameters
+    ----------
+    dataset : gradbook.data.Dataset
+    depth, activation, filters :
+        Of the network (see :func:`gradbook.models.cnn`); the initializer is He for ReLU-like
+        activations and Glorot for sigmoid and tanh, as each was designed for.
+    optimizer_name, learning_rate :
+        See :func:`optimizer`.
+    epochs, batch_size, validation_split, callbacks, seed :
+        See :func:`train`.
+
+    Returns
+    -------
+    (keras.Model, TrainResult)
+
+    Raises
+    ------
+    ValueError
+        For any argument out of range (the message names it).
+    TrainingDiverged
+        If the loss becomes NaN or infinite.
+    """
+    import keras
+
+    from gradbook import models
+
+    init = "glorot" if activation in ("sigmoid", "tanh", "linear") else "he"
+    keras.utils.set_random_seed(seed)
+    model = models.cnn(depth, filters, activation, init, input_shape=dataset.image_shape,
+                       num_classes=dataset.num_classes, seed=seed)
+    model.compile(optimizer(optimizer_name, learning_rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    result = train(model, dataset.x_train, dataset.y_train, epochs=epochs, batch_size=batch_size,
+                   validation_split=validation_split, callbacks=callbacks, seed=seed)
+    return model, result

@@ -28,6 +28,7 @@ import hashlib
 import html
 import itertools
 import json
+import threading
 import time
 from typing import Any, Callable, Mapping, Sequence
 
@@ -36,6 +37,7 @@ import numpy as np
 __all__ = [
     "ACTIVATIONS",
     "Explorer",
+    "TrainingPanel",
     "activation_dropdown",
     "choice",
     "depth_slider",
@@ -487,6 +489,233 @@ class Explorer:
 
     def __repr__(self) -> str:
         return f"Explorer({self.title!r}, controls={list(self.controls)}, {len(self.settings())} precomputed settings)"
+
+
+
+class TrainingPanel:
+    """Train a network from a row of controls: a Train button, a progress bar, a Stop button.
+
+    The live face (JupyterLab) trains in a background thread, so the kernel stays free to hear
+    the Stop button; Stop ends training after the current batch and keeps the weights learned
+    so far. The static face (the book) is an :class:`Explorer` over runs precomputed for
+    ``static_grid``.
+
+    Parameters
+    ----------
+    run : callable
+        ``run(setting, callbacks) -> (model, result)``: build and train one network for
+        ``setting`` (a dict, one key per control), passing ``callbacks`` on to ``model.fit``
+        (for example through :func:`gradbook.training.train`); ``result`` is a
+        :class:`~gradbook.training.TrainResult`.
+    draw : callable
+        ``draw(result, setting) -> plotly Figure`` (learning curves, say).
+    controls : mapping of str to ipywidgets.ValueWidget
+    static_grid : mapping of str to sequence, optional
+        The settings to precompute for the static face; controls left out stay at their
+        current value.
+    title : str
+
+    Raises
+    ------
+    ValueError
+        If there are no controls, or ``static_grid`` names an unknown control or a value out
+        of a control's range.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[dict[str, Any], list[Any]], tuple[Any, Any]],
+        draw: Callable[[Any, dict[str, Any]], Any],
+        controls: Mapping[str, Any],
+        *,
+        static_grid: Mapping[str, Sequence[Any]] | None = None,
+        title: str = "",
+    ) -> None:
+        if not controls:
+            raise ValueError("A TrainingPanel needs at least one control.")
+        self.run = run
+        self.draw = draw
+        self.controls = dict(controls)
+        self.title = title
+        grid = dict(static_grid or {})
+        unknown = set(grid) - set(self.controls)
+        if unknown:
+            raise ValueError(f"static_grid names {sorted(unknown)}, which are not controls; controls: {sorted(self.controls)}.")
+        grid = {name: list(grid.get(name, [c.value])) for name, c in self.controls.items()}
+        self._runs: dict[tuple, tuple[Any, Any]] = {}
+        self.static = Explorer(self._draw_cached, self.controls, grid=grid, title=title)
+        self.model = None
+        self.result = None
+        self.error: str | None = None
+        self.stopped = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._widget = None
+
+    # -- training ------------------------------------------------------------------------------
+    @property
+    def setting(self) -> dict[str, Any]:
+        """The controls' current values."""
+        return {name: c.value for name, c in self.controls.items()}
+
+    def _key(self, setting: Mapping[str, Any]) -> tuple:
+        return tuple((name, _format_value(setting[name])) for name in self.controls)
+
+    def _draw_cached(self, **setting: Any):
+        key = self._key(setting)
+        if key not in self._runs:
+            self._runs[key] = self.run(dict(setting), [])
+        return self.draw(self._runs[key][1], dict(setting))
+
+    @property
+    def running(self) -> bool:
+        """True while a training thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, **setting: Any) -> threading.Thread:
+        """Move the controls to ``setting`` (if given) and start training in the background.
+
+        Returns
+        -------
+        threading.Thread
+            The training thread (see :meth:`wait`).
+
+        Raises
+        ------
+        RuntimeError
+            If a run is already in progress (press Stop first).
+        ValueError
+            For an unknown control or a value out of its range.
+        """
+        if self.running:
+            raise RuntimeError("A training run is in progress; press Stop (or call stop()) before starting another.")
+        for name, value in setting.items():
+            if name not in self.controls:
+                raise ValueError(f"Unknown control {name!r}; controls: {sorted(self.controls)}.")
+            self.static._check(name, value)
+        self.widget()
+        for name, value in setting.items():
+            self.controls[name].value = value
+        self._stop.clear()
+        self.stopped = False
+        self.error = None
+        self._train_button.disabled = True
+        self._stop_button.disabled = False
+        self._progress.value = 0
+        self._thread = threading.Thread(target=self._train, args=(self.setting,), daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self) -> None:
+        """Ask the current run to stop after its current batch; the weights learned so far stay."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the current run; True when it has finished."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.running
+
+    def _train(self, setting: dict[str, Any]) -> None:
+        start = time.perf_counter()
+        try:
+            model, result = self.run(setting, [self._progress_callback(start)])
+        except (ValueError, ArithmeticError, RuntimeError, OSError) as err:  # TrainingDiverged, DatasetUnavailable
+            self.error = str(err)
+            self._status.value = f"<span style='color:#D55E00'><strong>Training failed:</strong> {html.escape(self.error)}</span>"
+        else:
+            self.model, self.result = model, result
+            self.stopped = self._stop.is_set()
+            seconds = time.perf_counter() - start
+            done = f"stopped by you after {result.epochs} epoch(s); the weights learned so far are kept" if self.stopped \
+                else f"trained {result.epochs} epoch(s)"
+            last = {k: v[-1] for k, v in result.history.items() if v}
+            scores = ", ".join(f"{k} {last[k]:.3f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in last)
+            self._status.value = f"<span style='color:#333'>{done} in {seconds:.1f} s: {html.escape(scores)}</span>"
+            try:
+                bundle = _plotly_bundle(self.draw(result, setting))
+                self._output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
+            except (ValueError, KeyError) as err:
+                self._status.value += f" <span style='color:#D55E00'>(cannot draw: {html.escape(str(err))})</span>"
+        finally:
+            self._train_button.disabled = False
+            self._stop_button.disabled = True
+
+    def _progress_callback(self, start: float):
+        import keras
+
+        panel = self
+
+        class _Progress(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.epoch = 0
+                self.last_shown = 0.0
+
+            def on_train_begin(self, logs=None):
+                epochs, steps = self.params.get("epochs") or 1, self.params.get("steps") or 1
+                self.steps = steps
+                panel._progress.max = epochs * steps
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.epoch = epoch
+
+            def on_train_batch_end(self, batch, logs=None):
+                if panel._stop.is_set():
+                    self.model.stop_training = True
+                now = time.perf_counter()
+                if now - self.last_shown > 0.25:
+                    self.last_shown = now
+                    panel._progress.value = self.epoch * self.steps + batch + 1
+                    loss = (logs or {}).get("loss", float("nan"))
+                    panel._status.value = (
+                        f"<span style='color:#777'>epoch {self.epoch + 1}/{self.params.get('epochs')}, "
+                        f"batch {batch + 1}/{self.steps}, loss {float(loss):.4f}, {now - start:.1f} s</span>"
+                    )
+
+            def on_epoch_end(self, epoch, logs=None):
+                panel._progress.value = (epoch + 1) * self.steps
+
+        return _Progress()
+
+    # -- faces ---------------------------------------------------------------------------------
+    def widget(self):
+        """The live face: controls, Train and Stop buttons, progress bar, status and figure."""
+        if self._widget is None:
+            import ipywidgets as w
+
+            self._train_button = w.Button(description="Train", button_style="primary", icon="play")
+            self._stop_button = w.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
+            self._train_button.on_click(lambda _b: self.start())
+            self._stop_button.on_click(lambda _b: self.stop())
+            self._progress = w.IntProgress(value=0, min=0, max=1, description="progress")
+            self._status = w.HTML("<span style='color:#777'>Choose a setting and press Train.</span>")
+            self._output = w.Output()
+            key = self._key(self.setting)
+            if key in self._runs:
+                self._output.outputs = ({"output_type": "display_data",
+                                         "data": _plotly_bundle(self.draw(self._runs[key][1], self.setting)), "metadata": {}},)
+                self._status.value = "<span style='color:#777'>Showing the precomputed run for this setting; press Train to train it yourself.</span>"
+            header = [w.HTML(f"<strong>{html.escape(self.title)}</strong>")] if self.title else []
+            header.append(w.HTML("<em>Live version: the kernel trains the network for the setting you choose.</em>"))
+            self._widget = w.VBox([
+                *header,
+                w.HBox(list(self.controls.values()), layout={"flex_flow": "row wrap"}),
+                w.HBox([self._train_button, self._stop_button, self._progress]),
+                self._status,
+                self._output,
+            ])
+        return self._widget
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
+        html_face = self.static.static_html()  # precompute first, so the live face can show a run
+        bundle = dict(self.widget()._repr_mimebundle_())
+        bundle["text/html"] = html_face
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+    def __repr__(self) -> str:
+        return f"TrainingPanel({self.title!r}, controls={list(self.controls)}, {len(self.static.settings())} precomputed runs)"
 
 
 _STATIC_JS = """(function () {

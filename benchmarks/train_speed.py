@@ -1,0 +1,182 @@
+"""How fast the book trains: its helper against bare Keras, the input pipeline, and a CPU CNN
+that reaches 0.90 on Fashion-MNIST in under two minutes.
+
+Three measurements, all on Fashion-MNIST (offline, Debian's package) and ``models.fast_cnn``:
+
+1. **Helper vs bare Keras.** Images per second of ``gradbook.training.train`` against a bare
+   ``model.fit`` on the same network (same seed, so the same weights), the same data and the same
+   batch size. The two alternate, round after round, in one process; the first round warms up
+   (builds the compiled training step) and is not counted. Both are timed from outside the call,
+   the same way. The helper must be within 5 % of bare Keras (median over rounds).
+2. **Input pipeline.** ``model.fit`` on NumPy arrays (Keras wraps them in its own pipeline)
+   against a ``tf.data`` pipeline with shuffle, batch and prefetch (``training.pipeline``), and
+   the share of an epoch the pipeline alone costs (iterating it with no model).
+3. **Time to 0.90.** ``fast_cnn`` on all 60,000 training images with Adam and a warm-up cosine
+   schedule, for ``--epochs`` epochs at the batch size the hardware suggests, then evaluated on
+   the 10,000 test images. It must reach 0.90 test accuracy within 120 s of training.
+
+Prints a report and writes ``benchmarks/results/train_speed.json``; exits 1 when a target is
+missed. Usage::
+
+    python benchmarks/train_speed.py               # everything (about 2 minutes on 2 cores)
+    python benchmarks/train_speed.py --skip-accuracy
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from gradbook import data, hardware, models, training  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "train_speed.json"
+
+
+def compiled_fast_cnn(ds, *, seed: int = 0, dtype_policy=None):
+    keras.utils.set_random_seed(seed)
+    model = models.fast_cnn(ds.image_shape, ds.num_classes, dtype_policy=dtype_policy, seed=seed)
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model
+
+
+def helper_vs_bare(ds, *, n: int, batch_size: int, rounds: int, dtype_policy) -> dict:
+    x, y = ds.x_train[:n], ds.y_train[:n]
+    bare = compiled_fast_cnn(ds, dtype_policy=dtype_policy)
+    helped = compiled_fast_cnn(ds, dtype_policy=dtype_policy)
+
+    def run_bare():
+        keras.utils.set_random_seed(0)
+        bare.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
+
+    def run_helper():
+        training.train(helped, x, y, epochs=1, batch_size=batch_size, seed=0)
+
+    rates = {"bare": [], "helper": []}
+    for r in range(rounds + 1):
+        order = (("bare", run_bare), ("helper", run_helper)) if r % 2 == 0 else (("helper", run_helper), ("bare", run_bare))
+        for name, fn in order:
+            start = time.perf_counter()
+            fn()
+            seconds = time.perf_counter() - start
+            if r > 0:  # round 0 builds the compiled training step
+                rates[name].append(n / seconds)
+    bare_rate, helper_rate = statistics.median(rates["bare"]), statistics.median(rates["helper"])
+    return {
+        "examples": n, "batch_size": batch_size, "rounds": rounds,
+        "bare_images_per_second": rates["bare"], "helper_images_per_second": rates["helper"],
+        "bare_median": bare_rate, "helper_median": helper_rate,
+        "helper_vs_bare": helper_rate / bare_rate,
+        "within_5_percent": helper_rate >= 0.95 * bare_rate,
+    }
+
+
+def input_pipeline(ds, *, n: int, batch_size: int, rounds: int, dtype_policy) -> dict:
+    x, y = ds.x_train[:n], ds.y_train[:n]
+    arrays_model = compiled_fast_cnn(ds, dtype_policy=dtype_policy)
+    pipe_model = compiled_fast_cnn(ds, dtype_policy=dtype_policy)
+    pipe = training.pipeline(x, y, batch_size=batch_size, seed=0)
+    fit_arrays, fit_pipe, data_only = [], [], []
+    for r in range(rounds + 1):
+        start = time.perf_counter()
+        arrays_model.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
+        t_arrays = time.perf_counter() - start
+        start = time.perf_counter()
+        pipe_model.fit(pipe, epochs=1, verbose=0, shuffle=False)  # the pipeline shuffles itself
+        t_pipe = time.perf_counter() - start
+        start = time.perf_counter()
+        for _batch in pipe:
+            pass
+        t_data = time.perf_counter() - start
+        if r > 0:
+            fit_arrays.append(t_arrays)
+            fit_pipe.append(t_pipe)
+            data_only.append(t_data)
+    t_arrays, t_pipe, t_data = (statistics.median(v) for v in (fit_arrays, fit_pipe, data_only))
+    return {
+        "examples": n, "batch_size": batch_size,
+        "numpy_images_per_second": n / t_arrays,
+        "tf_data_images_per_second": n / t_pipe,
+        "pipeline_alone_images_per_second": n / t_data,
+        "pipeline_share_of_epoch": t_data / t_pipe,
+    }
+
+
+def time_to_accuracy(ds, *, epochs: int, batch_size: int, dtype_policy, peak_lr: float) -> dict:
+    keras.utils.set_random_seed(0)
+    model = models.fast_cnn(ds.image_shape, ds.num_classes, dtype_policy=dtype_policy, seed=0)
+    steps = epochs * int(np.ceil(len(ds.x_train) / batch_size))
+    model.compile(training.warmup_cosine_adam(steps, peak_learning_rate=peak_lr),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    result = training.train(model, ds.x_train, ds.y_train, epochs=epochs, batch_size=batch_size, seed=0)
+    _, accuracy = model.evaluate(ds.x_test, ds.y_test, batch_size=1000, verbose=0)
+    return {
+        "epochs": epochs, "batch_size": batch_size, "peak_learning_rate": peak_lr,
+        "dtype_policy": dtype_policy or "float32",
+        "train_seconds": result.seconds, "epoch_seconds": list(result.epoch_seconds),
+        "images_per_second": result.images_per_second,
+        "test_accuracy": float(accuracy),
+        "meets_target": float(accuracy) >= 0.90 and result.seconds <= 120.0,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skip-accuracy", action="store_true", help="skip the full Fashion-MNIST run")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of the full run (default 10)")
+    parser.add_argument("--rounds", type=int, default=6, help="timed rounds per comparison (default 6)")
+    args = parser.parse_args()
+
+    hw = hardware.show()
+    print(hw.advice())
+    ds = data.load("fashion_mnist")
+    batch_size, policy = hw.batch_size, hw.mixed_precision
+    report = {"hardware": str(hw), "python": platform.python_version(), "keras": keras.__version__,
+              "load_average": os.getloadavg()}
+
+    cmp = helper_vs_bare(ds, n=20_000, batch_size=batch_size, rounds=args.rounds, dtype_policy=policy)
+    report["helper_vs_bare"] = cmp
+    print(f"\n1. Helper vs bare model.fit ({cmp['examples']} images, batch {batch_size}, median of {args.rounds} rounds):")
+    print(f"   bare Keras      {cmp['bare_median']:8.0f} images/s   {[round(v) for v in cmp['bare_images_per_second']]}")
+    print(f"   training.train  {cmp['helper_median']:8.0f} images/s   {[round(v) for v in cmp['helper_images_per_second']]}")
+    print(f"   helper / bare = {cmp['helper_vs_bare']:.3f}  ({'within' if cmp['within_5_percent'] else 'NOT within'} 5 %)")
+
+    pipe = input_pipeline(ds, n=20_000, batch_size=batch_size, rounds=args.rounds, dtype_policy=policy)
+    report["input_pipeline"] = pipe
+    print(f"\n2. Input pipeline ({pipe['examples']} images, batch {batch_size}):")
+    print(f"   fit on NumPy arrays        {pipe['numpy_images_per_second']:8.0f} images/s")
+    print(f"   fit on tf.data + prefetch  {pipe['tf_data_images_per_second']:8.0f} images/s")
+    print(f"   the pipeline alone         {pipe['pipeline_alone_images_per_second']:8.0f} images/s "
+          f"= {pipe['pipeline_share_of_epoch']:.1%} of a tf.data epoch's time")
+
+    ok = cmp["within_5_percent"]
+    if not args.skip_accuracy:
+        acc = time_to_accuracy(ds, epochs=args.epochs, batch_size=batch_size, dtype_policy=policy, peak_lr=3e-3)
+        report["time_to_accuracy"] = acc
+        print(f"\n3. fast_cnn on all {len(ds.x_train)} Fashion-MNIST training images, {acc['epochs']} epochs, "
+              f"batch {batch_size}, {acc['dtype_policy']}:")
+        print(f"   training time {acc['train_seconds']:.1f} s (per epoch: {', '.join(f'{s:.1f}' for s in acc['epoch_seconds'])})")
+        print(f"   test accuracy {acc['test_accuracy']:.4f}  "
+              f"({'meets' if acc['meets_target'] else 'MISSES'} the target: >= 0.90 within 120 s)")
+        ok = ok and acc["meets_target"]
+
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

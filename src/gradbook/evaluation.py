@@ -1,0 +1,137 @@
+"""What a trained classifier gets right and wrong: accuracy, confusion, per-class accuracy and
+its most confident mistakes.
+
+>>> ev = evaluate(model, ds.x_test, ds.y_test, class_names=ds.class_names)   # doctest: +SKIP
+>>> ev.accuracy, ev.per_class_accuracy, ev.confident_mistakes(8)             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from gradbook._checks import is_whole
+
+__all__ = ["Evaluation", "evaluate"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A classifier's predictions on labelled examples.
+
+    Attributes
+    ----------
+    y_true : numpy.ndarray
+        Integer labels, shape ``(n,)``.
+    probabilities : numpy.ndarray
+        Predicted class probabilities, shape ``(n, classes)``; rows sum to 1.
+    class_names : tuple of str
+    """
+
+    y_true: np.ndarray = field(repr=False)
+    probabilities: np.ndarray = field(repr=False)
+    class_names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        y, p = np.asarray(self.y_true), np.asarray(self.probabilities)
+        if p.ndim != 2 or y.shape != (p.shape[0],):
+            raise ValueError(f"probabilities must be (n, classes) and y_true (n,); got {p.shape} and {y.shape}.")
+        if p.shape[1] != len(self.class_names):
+            raise ValueError(f"{p.shape[1]} probability columns but {len(self.class_names)} class names.")
+        if len(y) and (y.min() < 0 or y.max() >= p.shape[1]):
+            raise ValueError(f"labels must be in [0, {p.shape[1] - 1}], got {y.min()}..{y.max()}.")
+        if not np.all(np.isfinite(p)):
+            raise ValueError("The predicted probabilities contain NaN or infinity: the model diverged; retrain it with a smaller learning rate.")
+        if not np.allclose(p.sum(axis=1), 1.0, atol=1e-3) or p.min() < 0:
+            raise ValueError("Rows of probabilities must be non-negative and sum to 1; pass from_logits=True for a model that outputs logits.")
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """The most probable class of each example."""
+        return np.argmax(self.probabilities, axis=1)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """The probability of the predicted class."""
+        return np.max(self.probabilities, axis=1)
+
+    @property
+    def accuracy(self) -> float:
+        """Share of examples whose predicted class is the label."""
+        return float(np.mean(self.predictions == self.y_true))
+
+    @property
+    def confusion(self) -> np.ndarray:
+        """``confusion[i, j]``: how many examples of class ``i`` were predicted as ``j``
+        (scikit-learn's :func:`~sklearn.metrics.confusion_matrix`)."""
+        from sklearn.metrics import confusion_matrix
+
+        return confusion_matrix(self.y_true, self.predictions, labels=np.arange(len(self.class_names)))
+
+    @property
+    def per_class_accuracy(self) -> np.ndarray:
+        """For each class, the share of its examples predicted correctly (its recall); NaN for
+        a class with no examples."""
+        cm = self.confusion
+        totals = cm.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(totals > 0, np.diag(cm) / np.maximum(totals, 1), np.nan)
+
+    def confident_mistakes(self, k: int = 12) -> np.ndarray:
+        """Indices of the ``k`` wrong predictions made with the highest confidence, most
+        confident first (fewer when there are fewer mistakes)."""
+        if not is_whole(k):
+            raise ValueError(f"k must be a positive whole number, got {k!r}.")
+        wrong = np.flatnonzero(self.predictions != self.y_true)
+        order = np.argsort(-self.confidence[wrong], kind="stable")
+        return wrong[order][:k]
+
+    def most_confused(self) -> tuple[str, str, int]:
+        """The (true class, predicted class, count) most often confused."""
+        cm = self.confusion.copy()
+        np.fill_diagonal(cm, 0)
+        i, j = np.unravel_index(np.argmax(cm), cm.shape)
+        return self.class_names[i], self.class_names[j], int(cm[i, j])
+
+
+def evaluate(
+    model,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    class_names: Sequence[str],
+    from_logits: bool = True,
+    batch_size: int = 1000,
+) -> Evaluation:
+    """Predict ``x`` with ``model`` and compare with the labels ``y``.
+
+    Parameters
+    ----------
+    model : keras.Model
+    x, y : numpy.ndarray
+        Images and integer labels.
+    class_names : sequence of str
+    from_logits : bool, default True
+        Whether the model outputs logits (the book's models) or probabilities (a softmax output).
+    batch_size : int, default 1000
+
+    Returns
+    -------
+    Evaluation
+
+    Raises
+    ------
+    ValueError
+        If ``x`` and ``y`` differ in length, or the outputs are not finite or (with
+        ``from_logits=False``) not probabilities.
+    """
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} examples but y has {len(y)}.")
+    outputs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float64")
+    if from_logits:
+        shifted = outputs - outputs.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        outputs = e / e.sum(axis=1, keepdims=True)
+    return Evaluation(y_true=np.asarray(y), probabilities=outputs, class_names=tuple(class_names))
