@@ -115,6 +115,30 @@ class Dataset:
         """Number of classes."""
         return len(self.class_names)
 
+    def resized(self, size: int) -> "Dataset":
+        """The same dataset with every image resized to ``size`` x ``size`` (bilinear).
+
+        For running a network built for larger images on the tiny 8x8 digits, say.
+
+        Raises
+        ------
+        ValueError
+            If ``size`` is not a whole number >= 1.
+        """
+        import tensorflow as tf
+
+        if not is_whole(size):
+            raise ValueError(f"size must be a positive whole number, got {size!r}.")
+
+        def resize(x: np.ndarray) -> np.ndarray:
+            out = tf.image.resize(x, (size, size), method="bilinear").numpy().astype(np.float32)
+            return np.clip(out, 0.0, 1.0)
+
+        return Dataset(
+            name=self.name, x_train=resize(self.x_train), y_train=self.y_train, x_test=resize(self.x_test),
+            y_test=self.y_test, class_names=self.class_names, source=f"{self.source}, resized to {size}x{size}",
+        )
+
     def __repr__(self) -> str:
         return (
             f"Dataset({self.name!r}: {len(self.x_train)} train, {len(self.x_test)} test, "

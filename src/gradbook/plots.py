@@ -15,6 +15,7 @@ __all__ = [
     "PALETTE",
     "confusion_figure",
     "convolution_figure",
+    "embed",
     "learning_curves",
     "mistakes_figure",
     "per_class_figure",
@@ -373,3 +374,34 @@ def mistakes_figure(evaluation, images: np.ndarray, *, k: int = 12, ncols: int =
     if not len(idx):
         axes[0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
     return fig
+
+
+class _Embedded:
+    """A Plotly figure with both faces: Plotly's own mime type for JupyterLab and an HTML
+    fragment (plotly.js served by the book, not a CDN) for the static book."""
+
+    def __init__(self, fig) -> None:
+        self.figure = fig
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
+        import json
+
+        import plotly.io as pio
+
+        config = {"displaylogo": False, "responsive": True}
+        return {
+            "application/vnd.plotly.v1+json": {**json.loads(pio.to_json(self.figure)), "config": config},
+            "text/html": pio.to_html(self.figure, full_html=False, include_plotlyjs=False, include_mathjax=False,
+                                     config=config),
+            "text/plain": f"<Figure: {self.figure.layout.title.text or 'untitled'}>",
+        }
+
+
+def embed(fig) -> _Embedded:
+    """Wrap a Plotly figure so that it shows in JupyterLab and in the offline HTML book.
+
+    Make it the last expression of a cell: ``plots.embed(fig)``.
+    """
+    if not hasattr(fig, "to_plotly_json"):
+        raise TypeError(f"embed() takes a Plotly figure, got {type(fig).__name__}.")
+    return _Embedded(fig)
