@@ -3,7 +3,8 @@
 For every chapter notebook: execute it top to bottom in a fresh kernel (as `make book` does) and
 report the wall time against the 90 s budget. Then, in the same kernel, move every
 ``widgets.Explorer`` the chapter defines to settings it has not drawn yet and report how long each
-redraw took (budget: 1 s for a recompute, 10 s for a retrain).
+redraw took (budget: 1 s for a recompute, 10 s for a retrain), and press each
+``widgets.TrainingPanel``'s Train button once for a setting off its precomputed grid.
 
 Usage: python benchmarks/chapter_timing.py [chapters/NN_name.ipynb ...]
 """
@@ -26,8 +27,20 @@ NOTEBOOK_BUDGET_S = 90.0
 PROBE = r'''
 import json as _json
 import numpy as _np
-from gradbook.widgets import Explorer as _Explorer
+import time as _time
+from gradbook.widgets import Explorer as _Explorer, TrainingPanel as _TrainingPanel
 _report = {}
+for _name, _obj in list(globals().items()):
+    # A Train button: time one press for a setting off the precomputed grid, until the figure is up.
+    if not isinstance(_obj, _TrainingPanel) or _name.startswith("_"):
+        continue
+    _control, _values = next((k, v) for k, v in _obj.static.grid.items() if len(v) > 1)
+    _target = _values[0] + 1 if all(isinstance(v, int) for v in _values) else _values[-1]
+    _t0 = _time.perf_counter()
+    _obj.start(**{_control: _target})
+    _obj.wait(120)
+    _report[_name] = {"control": _control + " (Train button)", "settings": [str(_target)],
+                      "seconds": [_time.perf_counter() - _t0], "error": _obj.error}
 for _name, _obj in list(globals().items()):
     if not isinstance(_obj, _Explorer) or _name.startswith("_"):
         continue

@@ -426,3 +426,21 @@ def test_mistakes_figure_image_count_mismatch_raises(ev, images):
         plots.mistakes_figure(ev, images[:7])
     with pytest.raises(ValueError, match="k must be"):
         plots.mistakes_figure(ev, images, k=0)
+
+
+def test_most_confused_is_none_without_mistakes():
+    e = Evaluation(y_true=np.array([0, 1]), probabilities=np.array([[0.9, 0.1], [0.2, 0.8]]), class_names=("a", "b"))
+    assert e.most_confused() is None
+
+
+def test_empty_evaluation_says_there_is_nothing_to_evaluate():
+    with pytest.raises(ValueError, match="no examples"):
+        Evaluation(y_true=np.array([], dtype=int), probabilities=np.zeros((0, 2)), class_names=("a", "b"))
+
+
+def test_learning_curves_accepts_numpy_histories():
+    history = {"loss": np.array([1.0, 0.5]), "val_loss": np.array([1.1, 0.7]), "accuracy": np.array([0.4, 0.6])}
+    fig = plots.learning_curves(history)
+    assert [list(t.y) for t in fig.data] == [[1.0, 0.5], [1.1, 0.7], [0.4, 0.6]]
+    with pytest.raises(ValueError, match="no 'loss'"):
+        plots.learning_curves({"loss": np.array([])})

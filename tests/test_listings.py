@@ -355,7 +355,7 @@ def test_mixed_bfloat16_loses_the_rescue():
     written_now = written_model.evaluate(ds.x_train, ds.y_train, verbose=0)[0]
     assert written_now >= floor - 1e-3
     # That loss is the double-softmax cross-entropy of the model's own probabilities.
-    p = written_model.predict(ds.x_train, verbose=0).astype(np.float32)
+    p = np.asarray(written_model(ds.x_train, training=False)).astype(np.float32)
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=2e-2)  # bfloat16 probabilities
     double = -np.log(softmax(p)[np.arange(len(p)), ds.y_train]).mean()
     assert written_now == pytest.approx(double, rel=1e-3)
@@ -375,3 +375,15 @@ def test_002_as_written_is_correct_one_hot_and_sparse_logits_agree(small):
     np.testing.assert_allclose(written["accuracy"], corrected["accuracy"], rtol=1e-5)
     assert not any("from_logits" in m for m in written_warnings)
     assert written["loss"][0] < math.log(10)
+
+
+def test_corrected_listing_keeps_its_logits_in_float32_under_mixed_precision():
+    """Keras's mixed-precision guide: the output layer computes in float32. As written, every layer
+    takes the policy (what a global policy does), which is what loses Keras's softmax repair."""
+    for key in ("000", "001"):
+        L = LISTINGS[key]
+        written = L.build((28, 28, 1), dtype_policy="mixed_bfloat16")
+        fixed = L.build((28, 28, 1), corrected=True, dtype_policy="mixed_bfloat16")
+        x = np.zeros((2, 28, 28, 1), dtype="float32")
+        assert keras.backend.standardize_dtype(written(x).dtype) == "bfloat16", key
+        assert keras.backend.standardize_dtype(fixed(x).dtype) == "float32", key

@@ -386,6 +386,6 @@ def test_bad_pool_every(pool_every):
 
 
 def test_public_names():
-    assert set(models.__all__) == {"ACTIVATIONS", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "initializer", "mlp"}
+    assert set(models.__all__) == {"ACTIVATIONS", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "fast_cnn", "initializer", "mlp"}
     assert INITIALIZERS == ("glorot", "he", "lecun", "normal")
     assert {"sigmoid", "tanh", "relu"} <= set(ACTIVATIONS)

@@ -36,6 +36,8 @@ class Evaluation:
 
     def __post_init__(self) -> None:
         y, p = np.asarray(self.y_true), np.asarray(self.probabilities)
+        if y.size == 0:
+            raise ValueError("Nothing to evaluate: there are no examples.")
         if p.ndim != 2 or y.shape != (p.shape[0],):
             raise ValueError(f"probabilities must be (n, classes) and y_true (n,); got {p.shape} and {y.shape}.")
         if p.shape[1] != len(self.class_names):
@@ -88,10 +90,13 @@ class Evaluation:
         order = np.argsort(-self.confidence[wrong], kind="stable")
         return wrong[order][:k]
 
-    def most_confused(self) -> tuple[str, str, int]:
-        """The (true class, predicted class, count) most often confused."""
+    def most_confused(self) -> tuple[str, str, int] | None:
+        """The (true class, predicted class, count) most often confused; ``None`` when there
+        are no mistakes."""
         cm = self.confusion.copy()
         np.fill_diagonal(cm, 0)
+        if not cm.any():
+            return None
         i, j = np.unravel_index(np.argmax(cm), cm.shape)
         return self.class_names[i], self.class_names[j], int(cm[i, j])
 

@@ -118,7 +118,9 @@ class Listing:
             outputs logits and the loss is told so (``from_logits=True``), the numerically stable
             form; labels are integers. Everything else stays as written.
         dtype_policy : str, optional
-            A Keras mixed-precision policy for every layer, for example ``"mixed_bfloat16"``.
+            A Keras mixed-precision policy, for example ``"mixed_bfloat16"``. As written, every
+            layer gets it (what setting a global policy and nothing else does); corrected, the
+            output layer computes in float32, as Keras's mixed-precision guide requires.
         seed : int, default 0
             Seeds ``keras.utils.set_random_seed`` before the layers are made.
 
@@ -134,8 +136,10 @@ class Listing:
         """
         import keras
 
-        shape = tuple(int(d) for d in input_shape)
-        if len(shape) != 3 or min(shape) < 1:
+        from gradbook.models import _input_shape
+
+        shape = _input_shape(input_shape)
+        if len(shape) != 3:
             raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}.")
         convs = 3 if self.key in ("000", "002") else 2
         smallest = {3: 18, 2: 10}[convs]  # 3x3 valid convolutions and 2x2 pools must leave >= 1 pixel
@@ -148,10 +152,12 @@ class Listing:
         keras.utils.set_random_seed(seed)
         head = None if corrected else "softmax"
         if self.key == "001":
-            model = _subclassed_cnn_class()(num_classes, head=head, dtype_policy=dtype_policy)
+            model = _subclassed_cnn_class()(num_classes, head=head, dtype_policy=dtype_policy,
+                                            output_dtype="float32" if corrected and dtype_policy else dtype_policy)
             model(np.zeros((1, *shape), dtype="float32"))  # a subclassed model builds on its first call
         else:
             model = _sequential_cnn(shape, num_classes, convs=convs, head=head, dtype_policy=dtype_policy,
+                                    output_dtype="float32" if corrected and dtype_policy else dtype_policy,
                                     name=f"listing_{self.key}{'_corrected' if corrected else ''}")
         if corrected:
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -171,7 +177,7 @@ class Listing:
         return y
 
 
-def _sequential_cnn(shape, num_classes, *, convs: int, head: str | None, dtype_policy, name: str):
+def _sequential_cnn(shape, num_classes, *, convs: int, head: str | None, dtype_policy, output_dtype, name: str):
     import keras
 
     L = keras.layers
@@ -184,7 +190,7 @@ def _sequential_cnn(shape, num_classes, *, convs: int, head: str | None, dtype_p
     layers += [
         L.Flatten(dtype=dt, name="flatten"),
         L.Dense(64, activation="relu", dtype=dt, name="dense"),
-        L.Dense(num_classes, activation=head, dtype=dt, name="output"),
+        L.Dense(num_classes, activation=head, dtype=output_dtype, name="output"),
     ]
     return keras.Sequential(layers, name=name)
 
@@ -198,7 +204,8 @@ def _subclassed_cnn_class():
     class SubclassedCNN(keras.Model):
         """Conv 32 -> pool -> Conv 64 -> pool -> Dense 128 -> Dense classes, as a subclass."""
 
-        def __init__(self, num_classes: int = 10, *, head: str | None = "softmax", dtype_policy=None, **kwargs):
+        def __init__(self, num_classes: int = 10, *, head: str | None = "softmax", dtype_policy=None, output_dtype=None,
+                     **kwargs):
             super().__init__(name="listing_001" if head else "listing_001_corrected", **kwargs)
             L = keras.layers
             dt = dtype_policy
@@ -208,7 +215,7 @@ def _subclassed_cnn_class():
             self.pool2 = L.MaxPooling2D(2, dtype=dt)
             self.flatten = L.Flatten(dtype=dt)
             self.dense1 = L.Dense(128, activation="relu", dtype=dt)
-            self.dense2 = L.Dense(num_classes, activation=head, dtype=dt)
+            self.dense2 = L.Dense(num_classes, activation=head, dtype=output_dtype)
 
         def call(self, x):
             x = self.pool1(self.conv1(x))
@@ -222,8 +229,8 @@ _FROM_LOGITS = (
     "The output layer applies softmax, but the loss is told from_logits=True, so the loss would "
     "apply softmax a second time. Keras 3 repairs this silently when the softmax output reaches the "
     "loss untouched (it warns and uses the logits), but not once anything changes that tensor, "
-    "such as the float32 cast of mixed precision: then the loss cannot fall below 1.4612 and "
-    "the gradients shrink."
+    "such as the float32 cast that follows a 16-bit output layer under mixed precision: then the "
+    "loss cannot fall below 1.4612 and the gradients shrink."
 )
 _TEST_AS_VALIDATION = (
     "It validates on the test set, so once the validation curve guides any choice (epochs, "

@@ -296,14 +296,14 @@ def learning_curves(history: dict[str, list[float]], *, title: str = "", names: 
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    if not history.get("loss"):
+    if len(history.get("loss", ())) == 0:
         raise ValueError("history has no 'loss' values to plot; train for at least one epoch.")
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"), horizontal_spacing=0.12)
     epochs = list(range(1, len(history["loss"]) + 1))
     for col, metric in ((1, "loss"), (2, "accuracy")):
         for prefix, name, color, dash in (("", names[0], PALETTE[0], None), ("val_", names[1], PALETTE[1], "dash")):
             values = history.get(prefix + metric)
-            if values:
+            if values is not None and len(values):
                 fig.add_trace(
                     go.Scatter(x=epochs[: len(values)], y=_round(values), mode="lines+markers", name=name,
                                line={"color": color, "dash": dash}, legendgroup=name, showlegend=col == 1),

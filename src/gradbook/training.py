@@ -231,8 +231,11 @@ def pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int = 128, shuffle: bo
         Images and labels with the same first dimension.
     batch_size : int, default 128
     shuffle : bool, default True
-        Reshuffle every epoch (seeded, so runs repeat).
+        Reshuffle every epoch.
     seed : int, default 0
+        The shuffle's operation seed. As everywhere in TensorFlow, the order also depends on the
+        global seed, so call ``keras.utils.set_random_seed`` before building the pipeline for
+        runs that repeat.
 
     Returns
     -------
@@ -284,7 +287,9 @@ def warmup_cosine_adam(total_steps: int, *, peak_learning_rate: float = 3e-3, wa
 
     if not is_whole(total_steps):
         raise ValueError(f"total_steps must be a positive whole number, got {total_steps!r}.")
-    if not (isinstance(peak_learning_rate, (int, float)) and math.isfinite(peak_learning_rate) and peak_learning_rate > 0):
+    if isinstance(peak_learning_rate, bool) or not (
+        isinstance(peak_learning_rate, (int, float, np.floating)) and math.isfinite(peak_learning_rate) and peak_learning_rate > 0
+    ):
         raise ValueError(f"peak_learning_rate must be a positive number, got {peak_learning_rate!r}.")
     if not 0.0 <= warmup_fraction < 1.0:
         raise ValueError(f"warmup_fraction must be in [0, 1), got {warmup_fraction!r}.")

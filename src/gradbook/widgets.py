@@ -549,6 +549,7 @@ class TrainingPanel:
         self.error: str | None = None
         self.stopped = False
         self._stop = threading.Event()
+        self._stopped_by_user = False
         self._thread: threading.Thread | None = None
         self._widget = None
 
@@ -597,6 +598,7 @@ class TrainingPanel:
         for name, value in setting.items():
             self.controls[name].value = value
         self._stop.clear()
+        self._stopped_by_user = False
         self.stopped = False
         self.error = None
         self._train_button.disabled = True
@@ -620,12 +622,13 @@ class TrainingPanel:
         start = time.perf_counter()
         try:
             model, result = self.run(setting, [self._progress_callback(start)])
-        except (ValueError, ArithmeticError, RuntimeError, OSError) as err:  # TrainingDiverged, DatasetUnavailable
-            self.error = str(err)
+        except Exception as err:  # noqa: BLE001 - in a thread, an error nobody sees is the worst outcome
+            self.error = str(err) if isinstance(err, (ValueError, ArithmeticError, RuntimeError, OSError)) \
+                else f"{type(err).__name__}: {err}"
             self._status.value = f"<span style='color:#D55E00'><strong>Training failed:</strong> {html.escape(self.error)}</span>"
         else:
             self.model, self.result = model, result
-            self.stopped = self._stop.is_set()
+            self.stopped = self._stopped_by_user
             seconds = time.perf_counter() - start
             done = f"stopped by you after {result.epochs} epoch(s); the weights learned so far are kept" if self.stopped \
                 else f"trained {result.epochs} epoch(s)"
@@ -663,6 +666,7 @@ class TrainingPanel:
             def on_train_batch_end(self, batch, logs=None):
                 if panel._stop.is_set():
                     self.model.stop_training = True
+                    panel._stopped_by_user = True
                 now = time.perf_counter()
                 if now - self.last_shown > 0.25:
                     self.last_shown = now
