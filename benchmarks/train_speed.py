@@ -47,7 +47,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "train_speed.json"
 def compiled_fast_cnn(ds, *, seed: int = 0, dtype_policy=None):
     keras.utils.set_random_seed(seed)
     model = models.fast_cnn(ds.image_shape, ds.num_classes, dtype_policy=dtype_policy, seed=seed)
-    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    model.compile(training.with_loss_scaling(keras.optimizers.Adam(1e-3), dtype_policy), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     return model
 
@@ -118,7 +118,7 @@ def time_to_accuracy(ds, *, epochs: int, batch_size: int, dtype_policy, peak_lr:
     keras.utils.set_random_seed(0)
     model = models.fast_cnn(ds.image_shape, ds.num_classes, dtype_policy=dtype_policy, seed=0)
     steps = epochs * int(np.ceil(len(ds.x_train) / batch_size))
-    model.compile(training.warmup_cosine_adam(steps, peak_learning_rate=peak_lr),
+    model.compile(training.with_loss_scaling(training.warmup_cosine_adam(steps, peak_learning_rate=peak_lr), dtype_policy),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     result = training.train(model, ds.x_train, ds.y_train, epochs=epochs, batch_size=batch_size, seed=0)
     _, accuracy = model.evaluate(ds.x_test, ds.y_test, batch_size=1000, verbose=0)

@@ -387,3 +387,10 @@ def test_corrected_listing_keeps_its_logits_in_float32_under_mixed_precision():
         x = np.zeros((2, 28, 28, 1), dtype="float32")
         assert keras.backend.standardize_dtype(written(x).dtype) == "bfloat16", key
         assert keras.backend.standardize_dtype(fixed(x).dtype) == "float32", key
+
+
+def test_listings_scale_the_loss_under_mixed_float16_only():
+    L = LISTINGS["004"]
+    assert isinstance(L.build((28, 28, 1), dtype_policy="mixed_float16").optimizer, keras.optimizers.LossScaleOptimizer)
+    assert not isinstance(L.build((28, 28, 1), dtype_policy="mixed_bfloat16").optimizer, keras.optimizers.LossScaleOptimizer)
+    assert not isinstance(L.build((28, 28, 1)).optimizer, keras.optimizers.LossScaleOptimizer)

@@ -657,3 +657,13 @@ def test_warmup_cosine_adam_rejects_a_boolean_peak_and_accepts_numpy_floats():
         training.warmup_cosine_adam(100, peak_learning_rate=True)
     opt = training.warmup_cosine_adam(100, peak_learning_rate=np.float32(0.01))
     assert _lr_at(opt, 10) == pytest.approx(0.01, rel=1e-5)
+
+
+def test_with_loss_scaling_wraps_only_for_mixed_float16():
+    adam = keras.optimizers.Adam()
+    scaled = training.with_loss_scaling(adam, "mixed_float16")
+    assert isinstance(scaled, keras.optimizers.LossScaleOptimizer)
+    assert scaled.inner_optimizer is adam
+    assert training.with_loss_scaling(scaled, "mixed_float16") is scaled  # never wrapped twice
+    for policy in (None, "float32", "mixed_bfloat16"):
+        assert training.with_loss_scaling(adam, policy) is adam

@@ -165,7 +165,10 @@ class Listing:
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         else:
             loss = self.loss
-        model.compile(optimizer=keras.optimizers.get(self.optimizer), loss=loss, metrics=["accuracy"])
+        from gradbook.training import with_loss_scaling
+
+        optimizer = with_loss_scaling(keras.optimizers.get(self.optimizer), dtype_policy)
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
         return model
 
     def targets(self, y: np.ndarray, num_classes: int = 10, *, corrected: bool = False) -> np.ndarray:
@@ -254,7 +257,7 @@ LISTINGS: dict[str, Listing] = {
         problems=(
             _FROM_LOGITS,
             _TEST_AS_VALIDATION,
-            "It downloads CIFAR-10 (170 MB), so it fails on a machine without internet access.",
+            "It downloads CIFAR-10, so it fails on a machine without internet access.",
         ),
     ),
     "001": Listing(

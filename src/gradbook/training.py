@@ -16,7 +16,7 @@ import numpy as np
 
 from gradbook._checks import is_whole
 
-__all__ = ["OPTIMIZERS", "TrainResult", "TrainingDiverged", "optimizer", "pipeline", "train", "train_cnn", "warmup_cosine_adam"]
+__all__ = ["OPTIMIZERS", "TrainResult", "TrainingDiverged", "optimizer", "pipeline", "train", "train_cnn", "warmup_cosine_adam", "with_loss_scaling"]
 
 #: Optimizer names :func:`optimizer` accepts; "momentum" is SGD with momentum 0.9.
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "rmsprop", "adagrad", "adam")
@@ -390,3 +390,20 @@ def train_cnn(
     result = train(model, dataset.x_train, dataset.y_train, epochs=epochs, batch_size=batch_size,
                    validation_split=validation_split, callbacks=callbacks, seed=seed)
     return model, result
+
+
+def with_loss_scaling(optimizer, dtype_policy: str | None):
+    """Wrap ``optimizer`` in Keras's ``LossScaleOptimizer`` when ``dtype_policy`` is
+    ``"mixed_float16"``; return it unchanged otherwise.
+
+    float16 gradients underflow to zero below about 6e-8, so mixed_float16 training multiplies
+    the loss by a large factor before differentiating and divides the gradients after. Keras
+    does this itself only when the *global* policy is mixed_float16; the book sets the policy
+    per layer (so that it never leaks into other models), and so wraps the optimizer here.
+    bfloat16 has float32's exponent range and needs no scaling.
+    """
+    import keras
+
+    if dtype_policy == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
