@@ -1,0 +1,89 @@
+"""The live face in a real JupyterLab: a TrainingPanel trains, shows progress, stops on Stop and
+keeps what it learned, all through the browser."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from conftest import SCREENSHOTS
+
+PANEL = '''from gradbook import data, plots, training, widgets
+ds = data.load("digits", seed=0)
+def run(setting, callbacks):
+    return training.train_cnn(ds, depth=setting["depth"], epochs=setting["epochs"], batch_size=16,
+                              callbacks=callbacks, seed=0)
+panel = widgets.TrainingPanel(
+    run, lambda result, setting: plots.learning_curves(result.history, title=f"depth {setting['depth']}: {result.epochs} epochs"),
+    {"depth": widgets.depth_slider(2, max=4), "epochs": widgets.int_slider(200, min=1, max=200, description="epochs")},
+    static_grid={"depth": [1]}, title="live panel")
+panel'''
+
+
+def _status(page) -> str:
+    return page.locator(".widget-html-content").last.inner_text()
+
+
+def test_training_panel_trains_and_stops_in_jupyterlab(lab, browser):
+    base, token, folder = lab
+    nb = new_notebook(cells=[new_code_cell(PANEL)],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, folder / "panel.ipynb")
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(f"{base}/lab/tree/panel.ipynb?token={token}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        # Wait until the kernel is up (status bar: "Python 3 (ipykernel) | Idle"), then run the cell.
+        page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=90_000)
+        train = page.locator("button:has-text('Train')")
+        stop = page.locator("button:has-text('Stop')")
+        for attempt in range(2):  # a keystroke that lands while the page is still settling is lost
+            page.click(".jp-Cell .jp-InputArea-editor")
+            page.keyboard.press("Shift+Enter")
+            try:
+                train.wait_for(timeout=60_000)
+                break
+            except Exception:  # noqa: BLE001 - playwright's TimeoutError; retry once
+                if attempt:
+                    raise
+        assert stop.is_disabled()
+        # The static grid ran depth 1 while the cell executed; the live face starts from depth 2.
+        assert "press Train" in _status(page)
+
+        train.click()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.widget-html-content')].some(e => /epoch \\d+\\/200/.test(e.textContent))",
+            timeout=60_000,
+        )
+        progress = page.locator(".widget-hprogress .progress-bar").first
+        during = _status(page)
+        assert re.search(r"epoch \d+/200, batch \d+/\d+, loss [\d.]+, [\d.]+ s", during), during
+        assert stop.is_enabled() and train.is_disabled()
+        time.sleep(1.0)
+        stop.click()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.widget-html-content')].some(e => e.textContent.includes('stopped by you'))",
+            timeout=60_000,
+        )
+        after = _status(page)
+        epochs = int(re.search(r"after (\d+) epoch", after).group(1))
+        assert 1 <= epochs < 200, after
+        assert "weights learned so far are kept" in after and "val_accuracy" in after
+        # The learning curves of the stopped run are drawn by JupyterLab's Plotly renderer.
+        title = page.locator(".js-plotly-plot .gtitle").first
+        title.wait_for(timeout=30_000)
+        assert title.text_content() == f"depth 2: {epochs} epochs"
+        assert train.is_enabled() and stop.is_disabled()
+        width = progress.evaluate("e => e.style.width")
+        assert width and width != "100%", width  # stopped part-way
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "live_training_panel.png"))
+    finally:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "live_training_panel_last.png"))
+        context.close()
