@@ -46,11 +46,23 @@ def test_learning_rate_slider_is_log_scale():
     assert s.max == pytest.approx(math.log10(0.5))
     assert s.value == 0.05
     assert s.base**s.min == pytest.approx(1e-3) and s.base**s.max == pytest.approx(0.5)
-    assert s.step > 0 and s.step == pytest.approx((s.max - s.min) / 40)
+    # About 40 steps over the range, and the initial value exactly on a step (the browser snaps a
+    # slider to its steps and sends the snapped value back).
+    assert s.step > 0 and s.step == pytest.approx((s.max - s.min) / 40, rel=0.1)
+    steps_to_value = (math.log10(s.value) - s.min) / s.step
+    assert steps_to_value == pytest.approx(round(steps_to_value), abs=1e-9)
     default = learning_rate_slider()
     assert default.value == 0.01 and default.min == pytest.approx(-4) and default.max == pytest.approx(0)
     assert learning_rate_slider(0.1, continuous_update=False).continuous_update is False
     assert learning_rate_slider(description="eta").description == "eta"
+
+
+@pytest.mark.parametrize("value, lo, hi", [(1.0, 0.1, 4.0), (0.1, 1e-3, 1.0), (0.013, 1e-4, 1.0), (1e-4, 1e-4, 1.0), (0.99, 1e-4, 1.0)])
+def test_learning_rate_slider_puts_its_initial_value_on_a_step(value, lo, hi):
+    s = learning_rate_slider(value, min=lo, max=hi)
+    k = (math.log10(value) - s.min) / s.step
+    assert k == pytest.approx(round(k), abs=1e-9)
+    assert (s.max - s.min) / s.step >= 26  # at least about 40 steps, never fewer than 2/3 of them
 
 
 @pytest.mark.parametrize("value", [1e-4, 1.0, 3e-4, 0.7])

@@ -24,6 +24,7 @@ JupyterLab, ``text/html`` for the book), so a chapter writes each exploration on
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import html
 import itertools
@@ -79,13 +80,19 @@ def learning_rate_slider(
         raise ValueError(f"Need 0 < min < max for a log-scale slider, got min={min}, max={max}.")
     if not (min <= value <= max):
         raise ValueError(f"value={value} lies outside [{min}, {max}].")
-    lo, hi = float(np.log10(min)), float(np.log10(max))
+    lo, hi, v = float(np.log10(min)), float(np.log10(max)), float(np.log10(value))
+    # About 40 steps over the range, sized so that the initial value lies exactly on a step: the
+    # browser snaps a slider to its steps and sends the snapped value back, which would otherwise
+    # move the setting (1.0 became 1.003) before the reader touched anything.
+    step = (hi - lo) / 40
+    if v > lo:
+        step = (v - lo) / builtins.max(1, round((v - lo) / step))  # the parameter shadows max()
     return w.FloatLogSlider(
         value=value,
         base=10,
         min=lo,
         max=hi,
-        step=(hi - lo) / 40,
+        step=step,
         description=description,
         readout_format=".3g",
         continuous_update=continuous_update,
