@@ -96,6 +96,8 @@ def test_static_explorations_respond(offline_page, book_url, path):
         explorer.scroll_into_view_if_needed()
         fig = explorer.locator(".js-plotly-plot")
         assert fig.locator(".main-svg").count() >= 1, f"figure {i} did not render"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        explorer.screenshot(path=str(SCREENSHOTS / f"{path.replace('/', '_')}-exploration-{i + 1}.png"))
         controls = explorer.locator("[data-gb-dim]")
         assert controls.count() >= 1, f"figure {i} has no control"
         for c in range(controls.count()):
@@ -116,3 +118,24 @@ def test_static_explorations_respond(offline_page, book_url, path):
             after = fig.evaluate(state)
             assert after != before, f"figure {i}: moving control {c} changed nothing"
     assert page.console_errors == [], f"console errors: {page.console_errors}"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_weight_stays_under_5_mb(path):
+    """A chapter's HTML with its own data (inline Plotly figures and the images it shows) stays
+    at most 5 MB. Shared files under _static/ (plotly.js, MathJax, the theme) are loaded once for
+    the whole book and not counted."""
+    from urllib.parse import unquote
+
+    page = HTML / path
+    text = page.read_text(encoding="utf-8")
+    own = set()
+    for src in re.findall(r"""<img[^>]+src=["']([^"']+)["']""", text):
+        if src.startswith(("data:", "http:", "https:")) or "_static/" in src:
+            continue
+        target = (page.parent / unquote(src.split("#")[0])).resolve()
+        assert target.is_file(), f"{path} shows a missing image {src}"
+        own.add(target)
+    total = page.stat().st_size + sum(f.stat().st_size for f in own)
+    print(f"{path}: {total / 1e6:.2f} MB ({len(own)} images)")
+    assert total <= 5_000_000, f"{path} weighs {total / 1e6:.2f} MB with its images (budget 5 MB)"
