@@ -6,13 +6,15 @@ STAMP  := $(VENV)/.gradbook-installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
-.PHONY: help setup vendor book test test-unit test-notebooks test-browser lab bench clean
+.PHONY: help setup vendor book test test-unit test-notebooks test-browser lab bench assignments grade clean
 
 help:
 	@echo "make book   - set up .venv and build the HTML book into _build/html"
 	@echo "make test   - set up .venv and run unit, notebook (nbval) and browser tests, building the book"
 	@echo "make lab    - open the chapters in JupyterLab"
 	@echo "make bench  - time chapter execution, slider updates, the NumPy convolution and training speed"
+	@echo "make assignments            - write the student versions to _build/assignments/release/"
+	@echo "make grade SUBMISSIONS=dir  - grade dir/<student>/<assignment>/*.ipynb into _build/assignments/grades.csv"
 
 setup: $(STAMP)
 
@@ -58,6 +60,17 @@ bench: setup
 	$(BIN)/python benchmarks/chapter_timing.py
 	$(BIN)/python benchmarks/conv_speed.py
 	$(BIN)/python benchmarks/train_speed.py
+
+# Classroom assignments (nbgrader): see the instructors' page of the book.
+GRADES ?= _build/assignments/grades.csv
+CELL_TIMEOUT ?= 60
+
+assignments: setup
+	$(BIN)/python -m gradbook.classroom --source assignments/source release _build/assignments/release
+
+grade: setup
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [GRADES=file.csv] [CELL_TIMEOUT=60]"; exit 2; }
+	$(BIN)/python -m gradbook.classroom --source assignments/source --cell-timeout $(CELL_TIMEOUT) grade "$(SUBMISSIONS)" "$(GRADES)"
 
 clean:
 	rm -rf _build _vendor

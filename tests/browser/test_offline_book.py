@@ -32,7 +32,7 @@ def test_chapters_were_built():
     assert "chapters/01_gradient_descent.html" in PAGES
 
 
-@pytest.mark.parametrize("path", ["index.html", *PAGES])
+@pytest.mark.parametrize("path", ["index.html", "instructors.html", *PAGES])
 def test_page_works_offline(offline_page, book_url, path):
     page = offline_page
     _open(page, f"{book_url}/{path}")
