@@ -107,11 +107,13 @@ def test_chapter_4_depth_slider_redraws_the_gradient_norms_in_jupyterlab(lab, br
         page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).first.click()
         page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).first.click()
         slider = page.locator(".widget-slider", has=page.locator("label", has_text=re.compile(r"^depth$")))
-        slider.first.wait_for(timeout=240_000)
+        # JupyterLab renders only the cells near the viewport: wait for the slider to exist, then
+        # for the whole notebook to finish (so the kernel is free to answer), then scroll to it.
+        slider.first.wait_for(state="attached", timeout=240_000)
+        page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=240_000)
+        slider.first.scroll_into_view_if_needed()
         title = page.locator(".js-plotly-plot .gtitle", has_text="layers, init")
         title.first.wait_for(timeout=60_000)
-        # Wait for the whole notebook to finish, so the kernel is free to answer the slider.
-        page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=240_000)
         before = title.first.text_content()
         # The live controls start exactly at the notebook's values: the log sliders' steps keep
         # init scale 1 and learning rate 0.1 on a step, so the browser does not nudge them.

@@ -23,6 +23,8 @@ def _figures_in_executed_notebook(path: str) -> int:
 
 def _open(page, url):
     page.goto(url, wait_until="load")
+    if not page.evaluate("() => !!document.querySelector('script[src*=\"mathjax\"]')"):
+        return  # a page without formulas does not load MathJax
     # MathJax 3 resolves startup.promise once the page is typeset.
     page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20000)
     page.evaluate("() => MathJax.startup.promise")
