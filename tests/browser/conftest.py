@@ -106,8 +106,18 @@ def lab(tmp_path_factory):
            "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
+    # Its own settings: render every cell of a notebook (JupyterLab 4 otherwise renders only the
+    # cells near the viewport, and a test cannot scroll to a cell that is not rendered).
+    settings = folder / ".lab-settings"
+    tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text('{"windowingMode": "none"}')
+    announcements = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    announcements.parent.mkdir(parents=True)
+    announcements.write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(folder / ".lab-workspaces")}
     log = open(folder / "lab.log", "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=folder, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:

@@ -23,12 +23,21 @@ panel = widgets.TrainingPanel(
 panel'''
 
 
+def _open_notebook(page, lab, name: str) -> None:
+    """Open ``name`` from the lab's folder and wait until its kernel is up (status bar:
+    "Python 3 (ipykernel) | Idle")."""
+    base, token, _folder = lab
+    page.goto(f"{base}/lab/tree/{name}?token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=90_000)
+
+
 def _status(page) -> str:
     return page.locator(".widget-html-content").last.inner_text()
 
 
 def test_training_panel_trains_and_stops_in_jupyterlab(lab, browser):
-    base, token, folder = lab
+    folder = lab[2]
     nb = new_notebook(cells=[new_code_cell(PANEL)],
                       metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     nbformat.write(nb, folder / "panel.ipynb")
@@ -36,10 +45,7 @@ def test_training_panel_trains_and_stops_in_jupyterlab(lab, browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     try:
-        page.goto(f"{base}/lab/tree/panel.ipynb?token={token}")
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        # Wait until the kernel is up (status bar: "Python 3 (ipykernel) | Idle"), then run the cell.
-        page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=90_000)
+        _open_notebook(page, lab, "panel.ipynb")
         train = page.locator("button:has-text('Train')")
         stop = page.locator("button:has-text('Stop')")
         for attempt in range(2):  # a keystroke that lands while the page is still settling is lost
@@ -96,20 +102,19 @@ def test_chapter_4_depth_slider_redraws_the_gradient_norms_in_jupyterlab(lab, br
 
     from conftest import ROOT
 
-    base, token, folder = lab
+    folder = lab[2]
     shutil.copy(ROOT / "chapters" / "04_vanishing_gradients.ipynb", folder / "04_vanishing_gradients.ipynb")
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     try:
-        page.goto(f"{base}/lab/tree/04_vanishing_gradients.ipynb?token={token}")
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=90_000)
+        _open_notebook(page, lab, "04_vanishing_gradients.ipynb")
         page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).first.click()
         page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).first.click()
-        slider = page.locator(".widget-slider", has=page.locator("label", has_text=re.compile(r"^depth$")))
+        # (ipywidgets may keep hidden copies of a view; the visible one is the one to move)
+        slider = page.locator(".widget-slider:visible", has=page.locator("label", has_text=re.compile(r"^depth$")))
         # JupyterLab renders only the cells near the viewport: wait for the slider to exist, then
         # for the whole notebook to finish (so the kernel is free to answer), then scroll to it.
-        slider.first.wait_for(state="attached", timeout=240_000)
+        slider.first.wait_for(timeout=240_000)
         page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=240_000)
         slider.first.scroll_into_view_if_needed()
         title = page.locator(".js-plotly-plot .gtitle", has_text="layers, init")

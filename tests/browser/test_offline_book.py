@@ -24,7 +24,11 @@ def _figures_in_executed_notebook(path: str) -> int:
 
 def _open(page, url):
     page.goto(url, wait_until="load")
-    if not page.evaluate("() => !!document.querySelector('script[src*=\"mathjax\"]')"):
+    if url.endswith("/index.html"):  # Jupyter Book's index.html forwards to the first page
+        page.wait_for_url(re.compile(r".*/intro\.html$"), timeout=20000)
+        page.wait_for_load_state("load")
+    has_math = page.evaluate("() => !!document.querySelector('script[src*=\"mathjax\"]')")
+    if not has_math:
         return  # a page without formulas does not load MathJax
     # MathJax 3 resolves startup.promise once the page is typeset.
     page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20000)
