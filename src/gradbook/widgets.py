@@ -544,11 +544,9 @@ class TrainingPanel:
         self.draw = draw
         self.controls = dict(controls)
         self.title = title
-        grid = dict(static_grid or {})
-        unknown = set(grid) - set(self.controls)
-        if unknown:
-            raise ValueError(f"static_grid names {sorted(unknown)}, which are not controls; controls: {sorted(self.controls)}.")
-        grid = {name: list(grid.get(name, [c.value])) for name, c in self.controls.items()}
+        # Controls left out stay at their value (an Explorer would otherwise take every option of
+        # a dropdown); the Explorer checks the names and values.
+        grid = {**{name: [c.value] for name, c in self.controls.items()}, **(static_grid or {})}
         self._runs: dict[tuple, tuple[Any, Any]] = {}
         self.static = Explorer(self._draw_cached, self.controls, grid=grid, title=title)
         self.model = None
