@@ -24,10 +24,12 @@ panel'''
 
 
 def _open_notebook(page, lab, name: str) -> None:
-    """Open ``name`` from the lab's folder and wait until its kernel is up (status bar:
+    """Open ``name`` from the lab's folder in a workspace of its own (so no tab an earlier test
+    left open is restored and made active) and wait until its kernel is up (status bar:
     "Python 3 (ipykernel) | Idle")."""
     base, token, _folder = lab
-    page.goto(f"{base}/lab/tree/{name}?token={token}")
+    workspace = re.sub(r"\W", "-", name)
+    page.goto(f"{base}/lab/workspaces/{workspace}/tree/{name}?reset&token={token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=90_000)
 
@@ -141,4 +143,6 @@ def test_chapter_4_depth_slider_redraws_the_gradient_norms_in_jupyterlab(lab, br
         slider.first.scroll_into_view_if_needed()
         page.screenshot(path=str(SCREENSHOTS / "live_chapter_4.png"))
     finally:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "live_chapter_4_last.png"))
         context.close()
