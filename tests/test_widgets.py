@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from gradbook import widgets
+from gradbook import plots, widgets
 from gradbook.widgets import ACTIVATIONS, Explorer, activation_dropdown, choice, depth_slider, learning_rate_slider
 
 ACTIVATION_SCALE = {"relu": 1.0, "tanh": 2.0, "sigmoid": 3.0}
@@ -389,7 +389,7 @@ def test_widget_is_built_once_and_holds_the_controls():
 
 def test_plotly_bundle_does_not_embed_plotlyjs():
     fig = draw(0.1)
-    bundle = widgets._plotly_bundle(fig)
+    bundle = plots.plotly_bundle(fig)
     assert set(bundle) == {"application/vnd.plotly.v1+json", "text/plain"}
     payload = bundle["application/vnd.plotly.v1+json"]
     assert len(payload["data"]) == 2

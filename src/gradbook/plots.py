@@ -13,12 +13,14 @@ import numpy as np
 
 __all__ = [
     "PALETTE",
+    "PLOTLY_CONFIG",
     "confusion_figure",
     "convolution_figure",
     "embed",
     "learning_curves",
     "mistakes_figure",
     "per_class_figure",
+    "plotly_bundle",
     "figure",
     "layout",
     "loss_curve_trace",
@@ -376,6 +378,22 @@ def mistakes_figure(evaluation, images: np.ndarray, *, k: int = 12, ncols: int =
     return fig
 
 
+#: Plotly's display options for every figure of the book (JupyterLab and the HTML pages alike).
+PLOTLY_CONFIG: dict[str, Any] = {"displaylogo": False, "responsive": True}
+
+
+def plotly_bundle(fig) -> dict[str, Any]:
+    """A display bundle JupyterLab renders natively, without embedding plotly.js."""
+    import json
+
+    import plotly.io as pio
+
+    return {
+        "application/vnd.plotly.v1+json": {**json.loads(pio.to_json(fig)), "config": PLOTLY_CONFIG},
+        "text/plain": f"<Figure: {fig.layout.title.text or 'untitled'}>",
+    }
+
+
 class _Embedded:
     """A Plotly figure with both faces: Plotly's own mime type for JupyterLab and an HTML
     fragment (plotly.js served by the book, not a CDN) for the static book."""
@@ -384,17 +402,10 @@ class _Embedded:
         self.figure = fig
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
-        import json
-
         import plotly.io as pio
 
-        config = {"displaylogo": False, "responsive": True}
-        return {
-            "application/vnd.plotly.v1+json": {**json.loads(pio.to_json(self.figure)), "config": config},
-            "text/html": pio.to_html(self.figure, full_html=False, include_plotlyjs=False, include_mathjax=False,
-                                     config=config),
-            "text/plain": f"<Figure: {self.figure.layout.title.text or 'untitled'}>",
-        }
+        html = pio.to_html(self.figure, full_html=False, include_plotlyjs=False, include_mathjax=False, config=PLOTLY_CONFIG)
+        return {**plotly_bundle(self.figure), "text/html": html}
 
 
 def embed(fig) -> _Embedded:

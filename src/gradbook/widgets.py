@@ -35,6 +35,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from gradbook.plots import PLOTLY_CONFIG, plotly_bundle
+
 __all__ = [
     "ACTIVATIONS",
     "Explorer",
@@ -49,7 +51,6 @@ __all__ = [
 #: Activation names the book's controls offer (Keras names).
 ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu")
 
-_PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
 
 def learning_rate_slider(
@@ -396,7 +397,7 @@ class Explorer:
                 include_plotlyjs=False,
                 include_mathjax=False,
                 div_id=div_id,
-                config=_PLOTLY_CONFIG,
+                config=PLOTLY_CONFIG,
             )
             n = len(self.settings())
             heading = f"<p class='gradbook-explorer-title'><strong>{html.escape(self.title)}</strong></p>" if self.title else ""
@@ -470,7 +471,7 @@ class Explorer:
         self._status.value = "<span style='color:#777'>computing...</span>"
         try:
             fig = self.figure()
-            bundle = _plotly_bundle(fig)
+            bundle = plotly_bundle(fig)
             message = None
         except (ValueError, ArithmeticError, RuntimeError) as err:
             bundle = None
@@ -641,7 +642,7 @@ class TrainingPanel:
             scores = ", ".join(f"{k} {last[k]:.3f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in last)
             self._status.value = f"<span style='color:#333'>{done} in {seconds:.1f} s: {html.escape(scores)}</span>"
             try:
-                bundle = _plotly_bundle(self.draw(result, setting))
+                bundle = plotly_bundle(self.draw(result, setting))
                 self._output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
             except (ValueError, KeyError) as err:
                 self._status.value += f" <span style='color:#D55E00'>(cannot draw: {html.escape(str(err))})</span>"
@@ -703,7 +704,7 @@ class TrainingPanel:
             key = self._key(self.setting)
             if key in self._runs:
                 self._output.outputs = ({"output_type": "display_data",
-                                         "data": _plotly_bundle(self.draw(self._runs[key][1], self.setting)), "metadata": {}},)
+                                         "data": plotly_bundle(self.draw(self._runs[key][1], self.setting)), "metadata": {}},)
                 self._status.value = "<span style='color:#777'>Showing the precomputed run for this setting; press Train to train it yourself.</span>"
             header = [w.HTML(f"<strong>{html.escape(self.title)}</strong>")] if self.title else []
             header.append(w.HTML("<em>Live version: the kernel trains the network for the setting you choose.</em>"))
@@ -779,16 +780,6 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _plotly_bundle(fig) -> dict[str, Any]:
-    """A display bundle JupyterLab renders natively, without embedding plotly.js."""
-    import plotly.io as pio
-
-    return {
-        "application/vnd.plotly.v1+json": {**json.loads(pio.to_json(fig)), "config": _PLOTLY_CONFIG},
-        "text/plain": f"<Figure: {fig.layout.title.text or 'untitled'}>",
-    }
 
 
 def _relayout_of(fig) -> dict[str, Any]:
