@@ -148,3 +148,51 @@ def test_page_weight_stays_under_5_mb(path):
     total = page.stat().st_size + sum(f.stat().st_size for f in own)
     print(f"{path}: {total / 1e6:.2f} MB ({len(own)} images)")
     assert total <= 5_000_000, f"{path} weighs {total / 1e6:.2f} MB with its images (budget 5 MB)"
+
+
+def test_every_erratum_is_linked_from_a_chapter():
+    """Each entry of the errata appendix carries an anchor, every chapter link into the appendix
+    lands on an entry, and every entry is linked from the chapter that teaches its topic."""
+    from html.parser import HTMLParser
+
+    class Anchors(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.stack: list[str | None] = []  # the erratum id each open element belongs to
+            self.ids: set[str] = set()
+            self.entries_in: dict[str, int] = {}
+            self.entries = 0
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            current = self.stack[-1] if self.stack else None
+            if (attrs.get("id") or "").startswith("erratum-"):
+                current = attrs["id"]
+                self.ids.add(current)
+            if "gradbook-erratum" in (attrs.get("class") or "").split():
+                self.entries += 1
+                if current:
+                    self.entries_in[current] = self.entries_in.get(current, 0) + 1
+            if tag not in {"br", "img", "hr", "input", "meta", "link", "source", "wbr"}:
+                self.stack.append(current)
+
+        def handle_endtag(self, tag):
+            if tag not in {"br", "img", "hr", "input", "meta", "link", "source", "wbr"} and self.stack:
+                self.stack.pop()
+
+    appendix = Anchors()
+    appendix.feed((HTML / "chapters/appendix_errata.html").read_text(encoding="utf-8"))
+    assert appendix.entries >= 50, f"only {appendix.entries} entries on the appendix page"
+    # Each anchor wraps exactly one entry, and every entry has an anchor.
+    assert all(n == 1 for n in appendix.entries_in.values()), appendix.entries_in
+    assert set(appendix.entries_in) == appendix.ids
+    assert len(appendix.ids) == appendix.entries, "an entry without an anchor"
+
+    linked: set[str] = set()
+    for path in CHAPTERS:
+        text = (HTML / path).read_text(encoding="utf-8")
+        targets = set(re.findall(r'href="appendix_errata\.html#(erratum-[^"]+)"', text))
+        assert targets, f"{path} links to no erratum"
+        assert targets <= appendix.ids, f"{path} links to missing entries {targets - appendix.ids}"
+        linked |= targets
+    assert linked == appendix.ids, f"entries no chapter links to: {sorted(appendix.ids - linked)}"
