@@ -155,6 +155,8 @@ def test_every_erratum_is_linked_from_a_chapter():
     lands on an entry, and every entry is linked from the chapter that teaches its topic."""
     from html.parser import HTMLParser
 
+    void = {"br", "img", "hr", "input", "meta", "link", "source", "wbr"}  # elements without an end tag
+
     class Anchors(HTMLParser):
         def __init__(self):
             super().__init__()
@@ -173,11 +175,11 @@ def test_every_erratum_is_linked_from_a_chapter():
                 self.entries += 1
                 if current:
                     self.entries_in[current] = self.entries_in.get(current, 0) + 1
-            if tag not in {"br", "img", "hr", "input", "meta", "link", "source", "wbr"}:
+            if tag not in void:
                 self.stack.append(current)
 
         def handle_endtag(self, tag):
-            if tag not in {"br", "img", "hr", "input", "meta", "link", "source", "wbr"} and self.stack:
+            if tag not in void and self.stack:
                 self.stack.pop()
 
     appendix = Anchors()
