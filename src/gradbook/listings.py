@@ -51,7 +51,7 @@ class Listing:
     key : str
         The document's number, ``"000"`` to ``"004"``.
     document : str
-        The document's file name in ``shared/seeds/``.
+        The source document's file name.
     section : str
         The section holding the listing.
     architecture : str
