@@ -9,9 +9,15 @@ sphinx-thebe (pulled in by Jupyter Book 1) registers its inline configuration sc
 read of the environment, so a page can carry it twice, which throws "Identifier 'THEBE_JS_URL'
 has already been declared" in the browser console. Thebe is off in this book; keep each script
 once (the same file or inline body, whatever its priority).
+
+Execution: the chapters are executed in this process (myst-nb through jupyter-cache and
+nbclient); waits for a cell's reply are polled in short slices (see ``gradbook.execution``) so a
+missed wake-up costs half a second instead of the whole cell time limit.
 """
 
 from __future__ import annotations
+
+from gradbook.execution import sliced_shell_polling
 
 
 _WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -34,6 +40,13 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
     scripts[:] = unique
 
 
+def _stop_polling(app, exception) -> None:
+    app.gradbook_polling.__exit__(None, None, None)
+
+
 def setup(app):
     app.connect("html-page-context", _dedupe_scripts, priority=100)
+    app.gradbook_polling = sliced_shell_polling()
+    app.gradbook_polling.__enter__()
+    app.connect("build-finished", _stop_polling)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
