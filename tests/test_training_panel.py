@@ -15,7 +15,7 @@ import pytest
 from gradbook import data, plots, training
 from gradbook.evaluation import evaluate
 from gradbook.training import OPTIMIZERS, TrainingDiverged, TrainResult
-from gradbook.widgets import TrainingPanel, choice, int_slider, learning_rate_slider
+from gradbook.widgets import STATIC_FACES_VARIABLE, TrainingPanel, choice, int_slider, learning_rate_slider
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
@@ -137,7 +137,8 @@ def test_static_html_holds_one_plotly_figure():
     assert "<script src=" not in text
 
 
-def test_repr_mimebundle_has_the_live_and_static_faces():
+def test_repr_mimebundle_has_the_live_and_static_faces_when_building_the_book(monkeypatch):
+    monkeypatch.setenv(STATIC_FACES_VARIABLE, "1")
     run = FakeRun()
     panel = make_panel(run)
     bundle = panel._repr_mimebundle_()
@@ -151,6 +152,20 @@ def test_repr_mimebundle_has_the_live_and_static_faces():
     (shown,) = panel._output.outputs
     assert shown["data"][PLOTLY_MIME]["layout"]["title"]["text"] == "lr=0.01 optimizer=adam"
     assert "precomputed run" in panel._status.value
+    assert len(run.calls) == 4
+
+
+def test_a_learner_gets_the_live_panel_without_training(monkeypatch):
+    monkeypatch.delenv(STATIC_FACES_VARIABLE, raising=False)
+    run = FakeRun()
+    panel = make_panel(run)
+    bundle = panel._repr_mimebundle_()
+    assert bundle[WIDGET_MIME]["model_id"] == panel.widget().model_id
+    assert run.calls == []  # nothing trained before the learner presses Train
+    assert "Plotly.newPlot" not in bundle["text/html"]
+    assert "press Train" in panel._status.value
+    # The static face is one call away.
+    assert "4 settings" in panel.static.static_html()
     assert len(run.calls) == 4
 
 
@@ -667,3 +682,25 @@ def test_with_loss_scaling_wraps_only_for_mixed_float16():
     assert training.with_loss_scaling(scaled, "mixed_float16") is scaled  # never wrapped twice
     for policy in (None, "float32", "mixed_bfloat16"):
         assert training.with_loss_scaling(adam, policy) is adam
+
+
+def test_result_for_trains_a_setting_once_and_shares_it_with_the_static_face():
+    run = FakeRun()
+    panel = make_panel(run)
+    result = panel.result_for(lr=0.1, optimizer="sgd")
+    assert result.history == fake_result(0.1).history
+    assert len(run.calls) == 1
+    assert run.calls[0][0] == {"lr": 0.1, "optimizer": "sgd", "epochs": 2}  # epochs from its control
+    assert panel.result_for(lr=0.1, optimizer="sgd") is result  # not trained again
+    panel.static.static_html()  # the grid holds (0.1, sgd): only the three other runs are trained
+    assert len(run.calls) == 4
+    assert panel.result_for(lr=0.01, optimizer="adam").history == fake_result(0.01).history
+    assert len(run.calls) == 4
+
+
+def test_result_for_rejects_unknown_controls_and_values():
+    panel = make_panel()
+    with pytest.raises(ValueError, match="Unknown control 'momentum'"):
+        panel.result_for(momentum=0.9)
+    with pytest.raises(ValueError, match="lr"):
+        panel.result_for(lr=50.0)

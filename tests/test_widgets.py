@@ -316,7 +316,19 @@ def test_static_html_is_light_and_self_describing():
     assert ex.static_html() is html_text  # computed once
 
 
-def test_repr_mimebundle_has_both_faces(capsys):
+class CountingDraw:
+    """``draw`` that counts the settings it is asked for."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, lr, activation="relu"):
+        self.calls.append((lr, activation))
+        return draw(lr, activation)
+
+
+def test_repr_mimebundle_has_both_faces_when_building_the_book(capsys, monkeypatch):
+    monkeypatch.setenv(widgets.STATIC_FACES_VARIABLE, "1")
     ex = make_explorer()
     bundle = ex._repr_mimebundle_()
     assert {"application/vnd.jupyter.widget-view+json", "text/html", "text/plain"} <= set(bundle)
@@ -324,6 +336,43 @@ def test_repr_mimebundle_has_both_faces(capsys):
     assert bundle["text/plain"] == repr(ex)
     assert "9 precomputed settings" in repr(ex)
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.widget().model_id
+
+
+@pytest.mark.parametrize("value", [None, "", "0", "false", "No"])
+def test_a_learner_gets_the_live_face_without_precomputing(capsys, monkeypatch, value):
+    if value is None:
+        monkeypatch.delenv(widgets.STATIC_FACES_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(widgets.STATIC_FACES_VARIABLE, value)
+    counting = CountingDraw()
+    ex = make_explorer(draw_fn=counting)
+    bundle = ex._repr_mimebundle_()
+    # Only the current setting is drawn (the live figure); none of the 9 grid settings are.
+    assert counting.calls == [(0.05, "tanh")]
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.widget().model_id
+    assert "Plotly.newPlot" not in bundle["text/html"]
+    assert "JupyterLab" in bundle["text/html"]
+    # The static face is one call away, and then computed for every grid setting.
+    html_text = ex.static_html()
+    assert "Plotly.newPlot" in html_text and "9 settings" in html_text
+    assert len(counting.calls) == 1 + 9
+
+
+def test_the_book_build_precomputes_each_grid_setting_once(capsys, monkeypatch):
+    monkeypatch.setenv(widgets.STATIC_FACES_VARIABLE, "yes")
+    counting = CountingDraw()
+    ex = make_explorer(draw_fn=counting)
+    ex._repr_mimebundle_()
+    # The live figure of the current setting, and the nine grid settings, each once.
+    grid = [(lr, act) for lr in (0.01, 0.05, 0.2) for act in ("relu", "tanh", "sigmoid")]
+    assert sorted(counting.calls) == sorted(grid + [(0.05, "tanh")])
+
+
+@pytest.mark.parametrize("value", ["2", "on", "static"])
+def test_an_unknown_static_faces_value_is_named_with_the_fix(monkeypatch, value):
+    monkeypatch.setenv(widgets.STATIC_FACES_VARIABLE, value)
+    with pytest.raises(ValueError, match=rf"GRADBOOK_STATIC_FACES={value!r}.*set it to 1"):
+        widgets.static_faces_enabled()
 
 
 # -- Explorer: live face -------------------------------------------------------------------------
@@ -407,3 +456,9 @@ def test_int_slider():
         int_slider(10, min=0, max=9)
     with pytest.raises(ValueError, match="min <= max"):
         int_slider(0, min=3, max=2)
+
+
+def test_retrains_marks_explorations_that_train():
+    assert make_explorer().retrains is False
+    ex = Explorer(draw, {"lr": learning_rate_slider(0.05, min=1e-3, max=1.0)}, retrains=True)
+    assert ex.retrains is True

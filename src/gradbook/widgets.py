@@ -11,7 +11,12 @@ of settings to precompute for readers without a kernel.
   kernel and no network.
 
 Both faces come from one output bundle (``application/vnd.jupyter.widget-view+json`` for
-JupyterLab, ``text/html`` for the book), so a chapter writes each exploration once::
+JupyterLab, ``text/html`` for the book), so a chapter writes each exploration once.
+
+The static face is work for the book, not for a learner: it is computed when the cell is
+displayed only while the environment variable ``GRADBOOK_STATIC_FACES`` is ``1`` (``make book``
+sets it). Otherwise the cell shows its live controls at once, and :meth:`Explorer.static_html`
+computes the static face on demand::
 
     explorer = Explorer(
         draw,                                     # draw(lr=...) -> plotly Figure
@@ -29,6 +34,7 @@ import hashlib
 import html
 import itertools
 import json
+import os
 import threading
 import time
 from typing import Any, Callable, Mapping, Sequence
@@ -46,7 +52,42 @@ __all__ = [
     "depth_slider",
     "int_slider",
     "learning_rate_slider",
+    "STATIC_FACES_VARIABLE",
+    "static_faces_enabled",
 ]
+
+#: The environment variable that turns on precomputing the static face when a cell is displayed.
+STATIC_FACES_VARIABLE = "GRADBOOK_STATIC_FACES"
+
+
+def static_faces_enabled() -> bool:
+    """True when displayed explorations should precompute their static face (book builds).
+
+    Reads ``GRADBOOK_STATIC_FACES``: ``1``, ``true`` or ``yes`` turn it on; unset, empty, ``0``,
+    ``false`` or ``no`` leave it off (a learner in JupyterLab gets the live controls at once).
+
+    Raises
+    ------
+    ValueError
+        For any other value, naming the ones accepted.
+    """
+    raw = os.environ.get(STATIC_FACES_VARIABLE, "").strip().lower()
+    if raw in ("1", "true", "yes"):
+        return True
+    if raw in ("", "0", "false", "no"):
+        return False
+    raise ValueError(
+        f"{STATIC_FACES_VARIABLE}={raw!r} is not understood; set it to 1 to precompute the static "
+        "faces (as `make book` does) or 0 (or leave it unset) for live controls only."
+    )
+
+
+def _live_only_html(kind: str) -> str:
+    """The ``text/html`` face shown where widgets cannot render, when no static face was built."""
+    return (
+        f"<p class='gradbook-static-note'><em>This {kind} has live controls: run the notebook in "
+        "JupyterLab to use them. Its precomputed version is part of the built book.</em></p>"
+    )
 
 #: Activation names the book's controls offer (Keras names).
 ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu")
@@ -232,6 +273,9 @@ class Explorer:
         their initial value there. A dropdown's options are used when it is not named.
     title : str
         A heading shown above both faces.
+    retrains : bool
+        True when ``draw`` trains a network, so that one redraw may take seconds (budget 10 s
+        on a 2-core machine, against 1 s for a recompute); the benchmarks time it that way.
 
     Raises
     ------
@@ -246,10 +290,12 @@ class Explorer:
         *,
         grid: Mapping[str, Sequence[Any]] | None = None,
         title: str = "",
+        retrains: bool = False,
     ) -> None:
         if not controls:
             raise ValueError("An Explorer needs at least one control.")
         self.draw = draw
+        self.retrains = bool(retrains)
         self.controls = dict(controls)
         self.title = title
         grid = dict(grid or {})
@@ -437,6 +483,7 @@ class Explorer:
             for control in controls:
                 control.observe(lambda _change: self._redraw(), names="value")
             self._widget = w.VBox([*header, w.HBox(controls, layout={"flex_flow": "row wrap"}), self._status, self._output])
+            self._widget.add_class("gradbook-explorer-live")  # how a page (or a browser test) finds it
             self._redraw()
         return self._widget
 
@@ -491,7 +538,7 @@ class Explorer:
     # -- display -----------------------------------------------------------------------------
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
         bundle = dict(self.widget()._repr_mimebundle_())
-        bundle["text/html"] = self.static_html()
+        bundle["text/html"] = self.static_html() if static_faces_enabled() else _live_only_html("exploration")
         bundle["text/plain"] = repr(self)
         return bundle
 
@@ -549,7 +596,7 @@ class TrainingPanel:
         # a dropdown); the Explorer checks the names and values.
         grid = {**{name: [c.value] for name, c in self.controls.items()}, **(static_grid or {})}
         self._runs: dict[tuple, tuple[Any, Any]] = {}
-        self.static = Explorer(self._draw_cached, self.controls, grid=grid, title=title)
+        self.static = Explorer(self._draw_cached, self.controls, grid=grid, title=title, retrains=True)
         self.model = None
         self.result = None
         self.error: str | None = None
@@ -569,10 +616,28 @@ class TrainingPanel:
         return tuple((name, _format_value(setting[name])) for name in self.controls)
 
     def _draw_cached(self, **setting: Any):
-        key = self._key(setting)
+        return self.draw(self.result_for(**setting), dict(setting))
+
+    def result_for(self, **setting: Any):
+        """The result of training ``setting`` (missing controls take their current value).
+
+        A run the static face has already computed is reused, and a run computed here is reused
+        by the static face, so asking costs at most one training per setting.
+
+        Raises
+        ------
+        ValueError
+            For an unknown control or a value out of its range.
+        """
+        for name, value in setting.items():
+            if name not in self.controls:
+                raise ValueError(f"Unknown control {name!r}; controls: {sorted(self.controls)}.")
+            self.static._check(name, value)
+        full = {**self.setting, **setting}
+        key = self._key(full)
         if key not in self._runs:
-            self._runs[key] = self.run(dict(setting), [])
-        return self.draw(self._runs[key][1], dict(setting))
+            self._runs[key] = self.run(dict(full), [])
+        return self._runs[key][1]
 
     @property
     def running(self) -> bool:
@@ -715,10 +780,12 @@ class TrainingPanel:
                 self._status,
                 self._output,
             ])
+            self._widget.add_class("gradbook-panel-live")  # how a page (or a browser test) finds it
         return self._widget
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
-        html_face = self.static.static_html()  # precompute first, so the live face can show a run
+        # Precompute first (book builds only), so the live face can show the run for its setting.
+        html_face = self.static.static_html() if static_faces_enabled() else _live_only_html("training panel")
         bundle = dict(self.widget()._repr_mimebundle_())
         bundle["text/html"] = html_face
         bundle["text/plain"] = repr(self)
