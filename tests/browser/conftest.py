@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
-import os
 import http.server
+import os
+import re
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
@@ -115,7 +116,8 @@ def lab(tmp_path_factory):
     announcements = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     announcements.parent.mkdir(parents=True)
     announcements.write_text('{"fetchNews": "false", "checkForUpdates": false}')
-    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(folder / ".lab-workspaces")}
+    # A learner's JupyterLab: no static faces are precomputed (see gradbook.widgets).
+    env = {**os.environ, "GRADBOOK_STATIC_FACES": "0", "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(folder / ".lab-workspaces")}
     log = open(folder / "lab.log", "w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=folder, env=env)
     base = f"http://127.0.0.1:{port}"
@@ -136,3 +138,29 @@ def lab(tmp_path_factory):
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+def open_notebook(page, lab, name: str) -> None:
+    """Open ``name`` from the lab's folder in a workspace of its own (so no tab an earlier test
+    left open is restored and made active) and wait until its kernel is up (status bar:
+    "Python 3 (ipykernel) | Idle")."""
+    base, token, _folder = lab
+    workspace = re.sub(r"\W", "-", name)
+    page.goto(f"{base}/lab/workspaces/{workspace}/tree/{name}?reset&token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=90_000)
+
+
+def shut_down_kernels(lab) -> None:
+    """Shut down every kernel of the lab's server, so that a chapter's kernel (about 1 GB, and
+    perhaps still busy) does not slow the tests after it."""
+    import json
+    import urllib.request
+
+    base, token, _folder = lab
+    with urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=10) as r:
+        kernels = json.load(r)
+    for kernel in kernels:
+        request = urllib.request.Request(f"{base}/api/kernels/{kernel['id']}?token={token}", method="DELETE")
+        urllib.request.urlopen(request, timeout=30).read()
+
