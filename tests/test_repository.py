@@ -43,7 +43,7 @@ def tracked_text_files() -> list[Path]:
     "open('" + _SLASH + "home" + _SLASH + "ada" + _SLASH + "notes.txt')",
     "cache in " + _SLASH + "tmp" + _SLASH + "gradbook",
     "see .." + _SLASH + "shared" + _SLASH + "notes",
-    r"C:\Users\ada\book",
+    "C:" + "\\" + "Users" + "\\" + "ada",
     "file:" + _SLASH * 3 + "opt" + _SLASH + "pypi",
 ])
 def test_the_check_catches_machine_paths(text):
