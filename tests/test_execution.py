@@ -86,3 +86,27 @@ def test_a_notebook_with_widgets_runs_through_a_real_kernel():
     with sliced_shell_polling():
         NotebookClient(nb, timeout=60, kernel_name="python3").execute()
     assert nb.cells[-1].outputs[-1]["data"]["text/plain"] == "2"
+
+
+def test_main_runs_a_module_with_its_arguments_and_exit_status(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "probe_module.py"
+    script.write_text(
+        "import sys\n"
+        "from jupyter_client.channels import AsyncZMQSocketChannel\n"
+        "print(AsyncZMQSocketChannel.get_msg.__qualname__, sys.argv[1:])\n"
+        "sys.exit(3)\n"
+    )
+    done = subprocess.run([sys.executable, "-m", "gradbook.execution", "probe_module", "a", "--b=1"],
+                          cwd=tmp_path, capture_output=True, text=True, env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 3
+    assert "sliced_shell_polling.<locals>.get_msg ['a', '--b=1']" in done.stdout
+
+
+def test_main_without_a_module_says_how_to_call_it():
+    from gradbook.execution import main
+
+    with pytest.raises(SystemExit, match="usage: python -m gradbook.execution MODULE"):
+        main([])

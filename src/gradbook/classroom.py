@@ -82,7 +82,9 @@ def _nbgrader(course: Path, *args: str, timeout: float | None = None) -> subproc
     # scripts first, so it works from a virtual environment that is not activated.
     env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     return subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course}"],
+        # Through gradbook.execution, so a kernel reply the client misses costs half a second,
+        # not the cell's whole time limit (and a student's score).
+        [sys.executable, "-m", "gradbook.execution", "nbgrader", *args, f"--CourseDirectory.root={course}"],
         cwd=course, capture_output=True, text=True, timeout=timeout, env=env,
     )
 

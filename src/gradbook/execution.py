@@ -11,16 +11,21 @@ cell; with the wait cut into short slices, none did.
 :func:`sliced_shell_polling` cuts every asynchronous shell-channel wait into short slices, each
 of which polls the socket afresh, so a reply that arrived unnoticed is read at the next slice.
 The overall timeout a caller asked for is unchanged.
+
+``python -m gradbook.execution MODULE ARGS...`` runs another tool's command line (nbgrader, say)
+the same way: ``python -m gradbook.execution nbgrader autograde ...``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import runpy
+import sys
 import time
 from queue import Empty
 from typing import Iterator
 
-__all__ = ["POLL_SLICE_SECONDS", "sliced_shell_polling"]
+__all__ = ["POLL_SLICE_SECONDS", "main", "sliced_shell_polling"]
 
 #: The longest single poll of a kernel channel while :func:`sliced_shell_polling` is active.
 POLL_SLICE_SECONDS = 0.5
@@ -66,3 +71,29 @@ def sliced_shell_polling(slice_seconds: float = POLL_SLICE_SECONDS) -> Iterator[
         yield
     finally:
         AsyncZMQSocketChannel.get_msg = original
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run ``python -m MODULE ARGS...`` (given as ``[MODULE, *ARGS]``) with sliced polling.
+
+    Raises
+    ------
+    SystemExit
+        With a usage message when no module is named, else with the module's own exit status.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        raise SystemExit("usage: python -m gradbook.execution MODULE [ARGS...]  (for example: nbgrader autograde ...)")
+    module, *args = argv
+    saved = sys.argv
+    sys.argv = [module, *args]
+    try:
+        with sliced_shell_polling():
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+    finally:
+        sys.argv = saved
+
+
+if __name__ == "__main__":
+    main()
+
