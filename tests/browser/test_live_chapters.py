@@ -41,7 +41,7 @@ def wait_until_run(page) -> None:
     """Wait until Run All has ended: no cell queued or running ('[*]'), some cell run. (Run All
     stops at a cell that raises; the cells after it go back to '[ ]'.)"""
     page.wait_for_function(
-        """() => {
+        r"""() => {
           const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.textContent);
           return prompts.length > 0 && !prompts.some(t => t.includes('*')) && prompts.some(t => /\[\d+\]/.test(t));
         }""",
