@@ -615,6 +615,13 @@ class TrainingPanel:
     def _key(self, setting: Mapping[str, Any]) -> tuple:
         return tuple((name, _format_value(setting[name])) for name in self.controls)
 
+    def _check_setting(self, setting: Mapping[str, Any]) -> None:
+        """Raise ValueError for an unknown control or a value out of its range."""
+        for name, value in setting.items():
+            if name not in self.controls:
+                raise ValueError(f"Unknown control {name!r}; controls: {sorted(self.controls)}.")
+            self.static._check(name, value)
+
     def _draw_cached(self, **setting: Any):
         return self.draw(self.result_for(**setting), dict(setting))
 
@@ -629,10 +636,7 @@ class TrainingPanel:
         ValueError
             For an unknown control or a value out of its range.
         """
-        for name, value in setting.items():
-            if name not in self.controls:
-                raise ValueError(f"Unknown control {name!r}; controls: {sorted(self.controls)}.")
-            self.static._check(name, value)
+        self._check_setting(setting)
         full = {**self.setting, **setting}
         key = self._key(full)
         if key not in self._runs:
@@ -661,10 +665,7 @@ class TrainingPanel:
         """
         if self.running:
             raise RuntimeError("A training run is in progress; press Stop (or call stop()) before starting another.")
-        for name, value in setting.items():
-            if name not in self.controls:
-                raise ValueError(f"Unknown control {name!r}; controls: {sorted(self.controls)}.")
-            self.static._check(name, value)
+        self._check_setting(setting)
         self.widget()
         for name, value in setting.items():
             self.controls[name].value = value
