@@ -223,6 +223,16 @@ def test_read_idx_gz_parses_header_independently(tmp_path):
     np.testing.assert_array_equal(data._read_idx_gz(path), arr)
 
 
+def test_an_idx_file_is_decoded_once_and_read_again_when_it_changes(tmp_path):
+    path = tmp_path / "a.gz"
+    _write_idx_gz(path, np.zeros((2, 3), dtype=np.uint8))
+    first = data._read_idx_gz(path)
+    assert data._read_idx_gz(path) is first                # unchanged file: the decoded array is reused
+    assert not first.flags.writeable                        # so no caller can alter what others get
+    _write_idx_gz(path, np.ones((4, 3), dtype=np.uint8))   # replaced (other size): decoded again
+    np.testing.assert_array_equal(data._read_idx_gz(path), np.ones((4, 3), dtype=np.uint8))
+
+
 def test_keras_cache_takes_precedence_over_debian(tmp_path, monkeypatch):
     keras_home = tmp_path / "keras"
     from_keras = _write_idx_folder(keras_home / "datasets" / "fashion-mnist", seed=1)

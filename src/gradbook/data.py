@@ -19,6 +19,7 @@ When a dataset is neither on disk nor reachable, :func:`load` raises
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import socket
@@ -251,7 +252,18 @@ def _keras_cache_dir() -> Path:
 
 
 def _read_idx_gz(path: Path) -> np.ndarray:
-    """Read one gzipped IDX file (the format of MNIST and Fashion-MNIST)."""
+    """Read one gzipped IDX file (the format of MNIST and Fashion-MNIST).
+
+    Decompressing Fashion-MNIST takes about half a second, and a chapter loads it several times,
+    so the decoded array is kept for the life of the process, keyed by the file's path, size and
+    modification time (a replaced file is read again). The array is read-only, so sharing it is safe.
+    """
+    stat = Path(path).stat()
+    return _read_idx_gz_cached(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_idx_gz_cached(path: str, size: int, mtime_ns: int) -> np.ndarray:
     with gzip.open(path, "rb") as f:
         raw = f.read()
     ndim = raw[3]
