@@ -179,3 +179,29 @@ def test_extra_callbacks_are_called(digits):
     result = train(make_model(), digits.x_train, digits.y_train, epochs=2, callbacks=[Recorder()])
     assert [e for e, _ in seen] == [0, 1]
     assert [l for _, l in seen] == pytest.approx(result.history["loss"])
+
+
+@pytest.mark.parametrize("optimizer", [lambda: keras.optimizers.SGD(0.1), lambda: keras.optimizers.Adam(1e-2)])
+def test_train_gives_the_numbers_of_a_bare_fit(digits, optimizer):
+    """train() builds the loss, metric and optimizer state before fit traces its step; the run must be
+    exactly the run a bare model.fit gives with the same seed."""
+    ours = train(make_model(optimizer=optimizer()), digits.x_train, digits.y_train, epochs=3, batch_size=16,
+                 validation_data=(digits.x_test, digits.y_test), seed=5)
+    bare = make_model(optimizer=optimizer())
+    keras.utils.set_random_seed(5)
+    theirs = bare.fit(digits.x_train, digits.y_train, epochs=3, batch_size=16,
+                      validation_data=(digits.x_test, digits.y_test), verbose=0).history
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(ours.history[key], theirs[key], rtol=1e-6, err_msg=key)
+
+
+def test_train_on_a_dataset_gives_the_numbers_of_a_bare_fit(digits):
+    from gradbook.training import pipeline
+
+    keras.utils.set_random_seed(0)
+    ours = train(make_model(optimizer=keras.optimizers.Adam(1e-2)), pipeline(digits.x_train, digits.y_train, batch_size=32),
+                 epochs=2, batch_size=None)
+    bare = make_model(optimizer=keras.optimizers.Adam(1e-2))
+    keras.utils.set_random_seed(0)
+    theirs = bare.fit(pipeline(digits.x_train, digits.y_train, batch_size=32), epochs=2, verbose=0, shuffle=False).history
+    np.testing.assert_allclose(ours.history["loss"], theirs["loss"], rtol=1e-6)
