@@ -194,6 +194,16 @@ def test_run_caches_per_setup(bench):
     assert not np.array_equal(other.norms_init, first.norms_init)  # other weights, other gradients
 
 
+def test_gradients_at_init_are_what_run_records_before_training(bench, dataset):
+    fresh = Bench(dataset)
+    norms = fresh.gradients_at_init(SMALL)
+    assert fresh.gradients_at_init(SMALL) is norms                 # cached per setup
+    np.testing.assert_allclose(norms, bench.run(SMALL).norms_init, rtol=1e-6)
+    batch = Setup(depth=3, normalization="batch", epochs=1)       # training-mode statistics, as run uses
+    np.testing.assert_allclose(fresh.gradients_at_init(batch), Bench(dataset).run(batch).norms_init, rtol=1e-6)
+    assert not fresh._cache                                       # nothing was trained
+
+
 def test_result_fields_are_consistent(bench):
     check_result(bench.run(SMALL), SMALL)
     check_result(bench.run(Setup()), Setup())

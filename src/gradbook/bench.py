@@ -179,16 +179,14 @@ class Bench:
         self.x_probe = dataset.x_train[:probe_size]
         self.y_probe = dataset.y_train[:probe_size]
         self._cache: dict[Setup, Result] = {}
+        self._at_init: dict[Setup, np.ndarray] = {}
 
     def run(self, setup: Setup) -> Result:
         """Build, measure, train for the setup's budget, measure again (cached per setup)."""
         if setup in self._cache:
             return self._cache[setup]
-        import keras
-
-        keras.utils.set_random_seed(setup.seed)
-        model, callbacks = setup.build(len(self.data.x_train))
-        at_init = diagnostics.layer_gradient_norms(model, self.x_probe, self.y_probe, training=True)
+        model, callbacks = self._build(setup)
+        at_init = self._gradient_norms(model)
         layers, norms_init = at_init.layers, at_init.norms
         diverged = None
         start = time.perf_counter()
@@ -200,12 +198,33 @@ class Bench:
             history, accuracy, diverged = err.history, float("nan"), str(err)
         seconds = time.perf_counter() - start
         try:
-            norms_trained = diagnostics.layer_gradient_norms(model, self.x_probe, self.y_probe, training=True).norms
+            norms_trained = self._gradient_norms(model).norms
         except ValueError:
             norms_trained = np.full(len(layers), np.nan)
         result = Result(setup, layers, norms_init, norms_trained, history, float(accuracy), seconds, diverged)
         self._cache[setup] = result
         return result
+
+    def gradients_at_init(self, setup: Setup) -> np.ndarray:
+        """The per-layer gradient norms :meth:`run` records before training, without the training.
+
+        The same seed, network and probe batch as :meth:`run`, so the numbers are the same; much
+        cheaper, because nothing is compiled or trained. Cached per setup.
+        """
+        if setup not in self._at_init:
+            model, _ = self._build(setup)
+            self._at_init[setup] = self._gradient_norms(model).norms
+        return self._at_init[setup]
+
+    def _build(self, setup: Setup):
+        import keras
+
+        keras.utils.set_random_seed(setup.seed)
+        return setup.build(len(self.data.x_train))
+
+    def _gradient_norms(self, model):
+        # In training mode, so batch normalisation uses batch statistics, as fit computes them.
+        return diagnostics.layer_gradient_norms(model, self.x_probe, self.y_probe, training=True)
 
     def compare(self, setups: Mapping[str, Setup]) -> dict[str, Result]:
         """Run several setups; returns their results under the same names."""
