@@ -97,6 +97,10 @@ def _prepare(source: Path, course: Path, *, cell_timeout: int) -> None:
     shutil.copytree(source, course / "source")
     (course / "nbgrader_config.py").write_text(_CONFIG.format(
         root=str(course), db=f"sqlite:///{course / 'gradebook.db'}", timeout=int(cell_timeout), name=_TIMEOUT_NAME))
+    # One nbgrader process for all of them (each start costs seconds); if that fails, one at a
+    # time, so the error names the notebook nbgrader rejected.
+    if _nbgrader(course, "generate_assignment", "*", "--force", "--create").returncode == 0:
+        return
     for assignment in sorted(p.name for p in (course / "source").iterdir() if p.is_dir()):
         done = _nbgrader(course, "generate_assignment", assignment, "--force", "--create")
         if done.returncode != 0:
@@ -239,7 +243,6 @@ def grade(
     FileNotFoundError
         If ``submissions`` or ``source`` does not exist.
     """
-    import nbformat
     from nbgrader.api import Gradebook
 
     submissions = Path(submissions)
@@ -256,6 +259,9 @@ def grade(
                 a: [(g.name, float(g.max_score)) for nb in gb.find_assignment(a).notebooks for g in nb.grade_cells]
                 for a in known
             }
+        # First every submission is checked and put in place (or scored 0 with the reason); then
+        # nbgrader grades all of an assignment's submissions in one process.
+        placed: dict[str, dict[str, list[str]]] = {}   # assignment -> student -> notes
         for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir()):
             student = student_dir.name
             if not re.fullmatch(r"[A-Za-z0-9_.@-]+", student):
@@ -267,26 +273,32 @@ def grade(
                     scores.append(Score(student, assignment, "-", 0.0, 0.0,
                                         f"unknown assignment {assignment!r}; assignments: {', '.join(sorted(known))}"))
                     continue
-                scores.extend(_grade_one(course, db, student, assignment, folder, questions[assignment],
-                                         notebook_timeout=notebook_timeout, nbformat=nbformat))
-    return scores
+                notes = _place(course, student, assignment, folder)
+                if isinstance(notes, str):
+                    scores.extend(_zero(student, assignment, questions[assignment], notes))
+                else:
+                    placed.setdefault(assignment, {})[student] = notes
+        for assignment, students in sorted(placed.items()):
+            scores.extend(_autograde(course, db, assignment, students, questions[assignment],
+                                     notebook_timeout=notebook_timeout))
+    order = {name: i for i, name in enumerate(sorted(p.name for p in submissions.iterdir() if p.is_dir()))}
+    return sorted(scores, key=lambda s: (order.get(s.student, -1), s.assignment))
 
 
-def _grade_one(course: Path, db: str, student: str, assignment: str, folder: Path,
-               questions: list[tuple[str, float]], *, notebook_timeout: float, nbformat) -> list[Score]:
-    from nbgrader.api import Gradebook
+def _zero(student: str, assignment: str, questions: list[tuple[str, float]], note: str) -> list[Score]:
+    return [Score(student, assignment, q, 0.0, m, note) for q, m in questions]
 
+
+def _place(course: Path, student: str, assignment: str, folder: Path) -> list[str] | str:
+    """Put one submission where nbgrader looks for it, repaired; the notes on what was repaired, or
+    (a string) why it cannot be graded."""
     expected = f"{assignment}.ipynb"
-
-    def zero(note: str) -> list[Score]:
-        return [Score(student, assignment, q, 0.0, m, note) for q, m in questions]
-
     path, note = _find_submission(folder, expected)
     if path is None:
-        return zero(note)
+        return note
     nb, problem = _read_notebook(path)
     if nb is None:
-        return zero(problem)
+        return problem
     release_nb = json.loads((course / "release" / assignment / expected).read_text())
     notes = [note] if note else []
     edited = _edited_tests(nb, release_nb)
@@ -298,21 +310,55 @@ def _grade_one(course: Path, db: str, student: str, assignment: str, folder: Pat
     target = course / "submitted" / student / assignment
     target.mkdir(parents=True, exist_ok=True)
     (target / expected).write_text(json.dumps(nb))
-    try:
-        done = _nbgrader(course, "autograde", assignment, f"--student={student}", "--create", "--force",
-                         timeout=notebook_timeout)
-    except subprocess.TimeoutExpired:
-        return zero("; ".join([*notes, f"grading took longer than {notebook_timeout:.0f} s and was stopped"]))
-    if done.returncode != 0:
-        tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
-        return zero("; ".join([*notes, "nbgrader could not grade it: " + " / ".join(tail)]))
-    timed_out = _timed_out_cells(course / "autograded" / student / assignment / expected)
-    if timed_out:
-        notes.append(f"{timed_out} cell(s) ran past the time limit and were stopped")
-    with Gradebook(db) as gb:
-        graded = {g.name: g for g in gb.find_submission_notebook(assignment, assignment, student).grades}
-        rows = [Score(student, assignment, q, float(graded[q].score) if q in graded and graded[q].score is not None else 0.0,
-                      m, "; ".join(notes)) for q, m in questions]
+    return notes
+
+
+def _autograde(course: Path, db: str, assignment: str, students: dict[str, list[str]],
+               questions: list[tuple[str, float]], *, notebook_timeout: float) -> list[Score]:
+    """Grade the placed submissions of one assignment: all in one nbgrader process; any that it
+    did not grade (a crash, or the whole run past its time) again one by one, for its own message."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    expected = f"{assignment}.ipynb"
+
+    def grades(student: str) -> dict | None:
+        if not (course / "autograded" / student / assignment / expected).is_file():
+            return None
+        with Gradebook(db) as gb:
+            try:
+                return {g.name: g.score for g in gb.find_submission_notebook(assignment, assignment, student).grades}
+            except MissingEntry:
+                return None
+
+    failures: dict[str, str] = {}
+    if len(students) > 1:
+        try:
+            _nbgrader(course, "autograde", assignment, "--create", "--force", timeout=notebook_timeout * len(students))
+        except subprocess.TimeoutExpired:
+            pass
+    for student in students:
+        if len(students) > 1 and grades(student) is not None:
+            continue
+        try:
+            done = _nbgrader(course, "autograde", assignment, f"--student={student}", "--create", "--force",
+                             timeout=notebook_timeout)
+        except subprocess.TimeoutExpired:
+            failures[student] = f"grading took longer than {notebook_timeout:.0f} s and was stopped"
+            continue
+        if done.returncode != 0 or grades(student) is None:
+            tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
+            failures[student] = "nbgrader could not grade it: " + " / ".join(tail)
+    rows = []
+    for student, notes in sorted(students.items()):
+        if student in failures:
+            rows.extend(_zero(student, assignment, questions, "; ".join([*notes, failures[student]])))
+            continue
+        timed_out = _timed_out_cells(course / "autograded" / student / assignment / expected)
+        if timed_out:
+            notes = [*notes, f"{timed_out} cell(s) ran past the time limit and were stopped"]
+        graded = grades(student) or {}
+        rows.extend(Score(student, assignment, q, float(graded[q]) if graded.get(q) is not None else 0.0, m, "; ".join(notes))
+                    for q, m in questions)
     return rows
 
 
