@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.gradbook-installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
-.PHONY: help setup vendor book test test-unit test-notebooks test-browser lab bench assignments grade clean
+.PHONY: help setup vendor book test test-unit test-notebooks test-browser test-live test-pages lab bench assignments grade clean
 
 help:
 	@echo "make book   - set up .venv and build the HTML book into _build/html"
@@ -46,19 +46,30 @@ book: setup vendor _build/.gradbook-sources
 	@echo "Open _build/html/index.html"
 
 test-unit: setup
-	$(BIN)/python -m pytest tests --ignore=tests/browser
+	$(BIN)/python -m pytest -p no:cacheprovider tests --ignore=tests/browser
 
 # Each chapter as a learner runs it (live controls only), checked cell by cell; quick to run alone.
 test-notebooks: setup
 	GRADBOOK_STATIC_FACES=0 $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider chapters
 
-test-browser: setup
-	$(BIN)/python -m pytest tests/browser
+# Each chapter in a real JupyterLab, as a learner runs it: Run All, no error output, controls moved.
+test-live: setup
+	$(BIN)/python -m pytest -p no:cacheprovider tests/browser/test_live_chapters.py tests/browser/test_live_lab.py
+
+# The built book's pages in Chromium, offline: math, figures, static controls, links.
+test-pages: book
+	$(BIN)/python -m pytest -p no:cacheprovider tests/browser/test_offline_book.py
+
+test-browser: test-live test-pages
 
 # `make test` executes each chapter twice, once per face: the book build runs it with the static
-# faces (any failing check fails the build), and the browser suite runs it as a learner does in a
-# real JupyterLab (any error output fails the test). `make test-notebooks` would be a third run.
-test: test-unit book test-browser
+# faces (any failing check fails the build), and test-live runs it as a learner does in a real
+# JupyterLab (any error output fails the test). `make test-notebooks` would be a third run.
+# The three suites are independent and each mostly keeps one core busy, so they run at once;
+# each prints its report when it ends, and every suite runs even if another fails.
+test: setup
+	@echo "make test: running test-unit, test-live and book + test-pages at once; each reports when it ends."
+	$(MAKE) --no-print-directory -k -j3 --output-sync=target test-unit test-live test-pages
 
 lab: setup
 	$(BIN)/jupyter lab chapters $(if $(filter 0,$(shell id -u)),--allow-root)
