@@ -248,6 +248,19 @@ def test_two_benches_on_the_same_data_agree(bench, dataset):
     assert fresh.history["loss"] == mine.history["loss"]
 
 
+def test_test_set_scores_are_what_fit_with_validation_data_reports(bench, dataset):
+    """The bench scores the test set after each epoch outside fit; the numbers are Keras's own."""
+    result = bench.run(SMALL)
+    keras.utils.set_random_seed(SMALL.seed)
+    model, _ = SMALL.build(len(dataset.x_train))
+    keras.utils.set_random_seed(SMALL.seed)
+    fit = model.fit(dataset.x_train, dataset.y_train, epochs=SMALL.epochs, batch_size=SMALL.batch_size,
+                    validation_data=(dataset.x_test, dataset.y_test), verbose=0)
+    np.testing.assert_allclose(result.history["loss"], fit.history["loss"], rtol=1e-6)
+    np.testing.assert_allclose(result.history["val_loss"], fit.history["val_loss"], rtol=1e-5)
+    np.testing.assert_allclose(result.history["val_accuracy"], fit.history["val_accuracy"], rtol=1e-6)
+
+
 # --- Divergence ---------------------------------------------------------------------------------
 
 

@@ -163,6 +163,29 @@ class Result:
         return float(self.norms_init[0])
 
 
+def _test_set_scores(x, y):
+    import keras
+
+    class TestSetScores(keras.callbacks.Callback):
+        """Adds ``val_loss`` and ``val_accuracy`` on the test set to each epoch's logs, as
+        ``fit(validation_data=...)`` would, from one forward pass outside ``fit``: the bench's
+        networks are small, and tracing Keras's evaluation step for every new network would
+        cost more than the passes themselves."""
+
+        def __init__(self, x, y) -> None:
+            super().__init__()
+            self.x, self.y = x, np.asarray(y)
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if logs is None:
+                return
+            logits = self.model(self.x, training=False)
+            logs["val_loss"] = float(self.model.loss(self.y, logits))
+            logs["val_accuracy"] = float(np.mean(np.argmax(np.asarray(logits), axis=-1) == self.y))
+
+    return TestSetScores(x, y)
+
+
 class Bench:
     """Runs :class:`Setup` s on one dataset, with a fixed probe batch, and caches the results.
 
@@ -192,7 +215,7 @@ class Bench:
         start = time.perf_counter()
         try:
             fit = training.train(model, self.data.x_train, self.data.y_train, epochs=setup.epochs, batch_size=setup.batch_size,
-                                 validation_data=(self.data.x_test, self.data.y_test), callbacks=callbacks, seed=setup.seed)
+                                 callbacks=[*callbacks, _test_set_scores(self.data.x_test, self.data.y_test)], seed=setup.seed)
             history, accuracy = fit.history, fit.final("val_accuracy")
         except training.TrainingDiverged as err:
             history, accuracy, diverged = err.history, float("nan"), str(err)
