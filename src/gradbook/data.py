@@ -195,17 +195,19 @@ def load(
         "mnist": _load_mnist,
         "cifar10": _load_cifar10,
     }[name]
-    (x_train, y_train), (x_test, y_test), source = loader()
+    # The loaders return the stored pixels (uint8 for the image files) and their full scale;
+    # only the chosen examples are converted to float32 in [0, 1].
+    (x_train, y_train), (x_test, y_test), scale, source = loader()
 
     rng = np.random.default_rng(seed)
     x_train, y_train = _subset(x_train, y_train, n_train, rng, "n_train", name)
     x_test, y_test = _subset(x_test, y_test, n_test, rng, "n_test", name)
     return Dataset(
         name=name,
-        x_train=x_train,
-        y_train=y_train,
-        x_test=x_test,
-        y_test=y_test,
+        x_train=_images(x_train, scale),
+        y_train=_labels(y_train),
+        x_test=_images(x_test, scale),
+        y_test=_labels(y_test),
         class_names=_CLASS_NAMES[name],
         source=source,
     )
@@ -237,13 +239,12 @@ def _load_digits():
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    x = _images(bunch.images, 16.0)
-    y = _labels(bunch.target)
+    x, y = bunch.images, bunch.target
     # A fixed 80/20 split, the same on every machine.
     order = np.random.default_rng(0).permutation(len(x))
     n_test = len(x) // 5
     test, train = order[:n_test], order[n_test:]
-    return (x[train], y[train]), (x[test], y[test]), "scikit-learn"
+    return (x[train], y[train]), (x[test], y[test]), 16.0, "scikit-learn"
 
 
 def _keras_cache_dir() -> Path:
@@ -272,9 +273,8 @@ def _read_idx_gz_cached(path: str, size: int, mtime_ns: int) -> np.ndarray:
 
 
 def _load_idx_folder(folder: Path):
-    arrays = [_read_idx_gz(folder / f) for f in _IDX_FILES]
-    x_train, y_train, x_test, y_test = arrays
-    return (_images(x_train, 255.0), _labels(y_train)), (_images(x_test, 255.0), _labels(y_test))
+    x_train, y_train, x_test, y_test = [_read_idx_gz(folder / f) for f in _IDX_FILES]
+    return (x_train, y_train), (x_test, y_test)
 
 
 def _has_all(folder: Path, files: tuple[str, ...]) -> bool:
@@ -290,15 +290,15 @@ def _load_fashion_mnist():
         looked.append(str(folder))
         if _has_all(folder, _IDX_FILES):
             train, test = _load_idx_folder(folder)
-            return train, test, f"{source} ({folder})"
+            return train, test, 255.0, f"{source} ({folder})"
     train, test = _download("fashion_mnist", looked, host=_KERAS_DATA_HOST)
-    return train, test, "Keras download"
+    return train, test, 255.0, "Keras download"
 
 
 def _load_mnist():
     path = _keras_cache_dir() / "mnist.npz"
     train, test = _download("mnist", [str(path)], cached=path.is_file(), host=_KERAS_DATA_HOST)
-    return train, test, "Keras cache" if path.is_file() else "Keras download"
+    return train, test, 255.0, "Keras cache" if path.is_file() else "Keras download"
 
 
 def _load_cifar10():
@@ -306,7 +306,7 @@ def _load_cifar10():
     folder = _keras_cache_dir() / "cifar-10-batches-py-target" / "cifar-10-batches-py"
     cached = (folder / "data_batch_1").is_file()
     train, test = _download("cifar10", [str(folder)], cached=cached, host=_CIFAR10_HOST)
-    return train, test, "Keras cache" if cached else "Keras download"
+    return train, test, 255.0, "Keras cache" if cached else "Keras download"
 
 
 def _reachable(address: tuple[str, int], timeout: float = 3.0) -> bool:
@@ -335,4 +335,4 @@ def _download(name: str, looked: list[str], *, host: tuple[str, int], cached: bo
             f"Dataset {name!r} could not be loaded through keras.datasets ({err}). "
             f"Looked in {', '.join(looked)}. To get it: {_HOW_TO_GET[name]}."
         ) from err
-    return (_images(x_train, 255.0), _labels(y_train)), (_images(x_test, 255.0), _labels(y_test))
+    return (x_train, y_train), (x_test, y_test)
