@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.gradbook-installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
-.PHONY: help setup vendor book test test-unit test-notebooks test-browser test-live test-pages lab bench assignments grade clean
+.PHONY: help setup vendor book test test-unit test-library test-classroom test-notebooks test-browser test-live test-pages lab bench assignments grade clean
 
 help:
 	@echo "make book   - set up .venv and build the HTML book into _build/html"
@@ -45,8 +45,14 @@ book: setup vendor _build/.gradbook-sources
 	GRADBOOK_STATIC_FACES=1 $(BIN)/jupyter-book build . --builder html -W --keep-going
 	@echo "Open _build/html/index.html"
 
-test-unit: setup
-	$(BIN)/python -m pytest -p no:cacheprovider tests --ignore=tests/browser
+test-unit: test-library test-classroom
+
+test-library: setup
+	$(BIN)/python -m pytest -p no:cacheprovider tests --ignore=tests/browser --ignore=tests/test_classroom.py
+
+# The assignments released and graded with nbgrader (each submission runs in its own kernel).
+test-classroom: setup
+	$(BIN)/python -m pytest -p no:cacheprovider tests/test_classroom.py
 
 # Each chapter as a learner runs it (live controls only), checked cell by cell; quick to run alone.
 test-notebooks: setup
@@ -65,11 +71,12 @@ test-browser: test-live test-pages
 # `make test` executes each chapter twice, once per face: the book build runs it with the static
 # faces (any failing check fails the build), and test-live runs it as a learner does in a real
 # JupyterLab (any error output fails the test). `make test-notebooks` would be a third run.
-# The three suites are independent and each mostly keeps one core busy, so they run at once;
-# each prints its report when it ends, and every suite runs even if another fails.
+# The suites are independent and each spends much of its time waiting (on a kernel, a browser
+# or a grader), so they run at once; each prints its report when it ends, and every suite runs
+# even if another fails.
 test: setup
-	@echo "make test: running test-unit, test-live and book + test-pages at once; each reports when it ends."
-	$(MAKE) --no-print-directory -k -j3 --output-sync=target test-unit test-live test-pages
+	@echo "make test: running test-library, test-classroom, test-live and book + test-pages at once; each reports when it ends."
+	$(MAKE) --no-print-directory -k -j4 --output-sync=target test-library test-classroom test-live test-pages
 
 lab: setup
 	$(BIN)/jupyter lab chapters $(if $(filter 0,$(shell id -u)),--allow-root)
