@@ -100,6 +100,7 @@ def graded(released, tmp_path_factory):
             cell["source"] = "pass  # nothing to see here"
     _put(subs, "edits_tests", "gradient_descent", edited)
     _put(subs, "renames", "gradient_descent", _solved(gd, "gradient_descent"), name="my homework (final).ipynb")
+    _put(subs, "kills_kernel", "gradient_descent", _solved(gd, "gradient_descent", {"gd_impl": "import os\nos._exit(1)"}))
     _put(subs, "not_a_notebook", "gradient_descent", "def gradient_descent(): ...  # a .py file renamed")
     _put(subs, "two_notebooks", "gradient_descent", gd, name="a.ipynb")
     _put(subs, "two_notebooks", "gradient_descent", gd, name="b.ipynb")
@@ -182,6 +183,15 @@ def test_an_infinite_loop_is_stopped_by_the_cell_time_limit(graded_loop):
     score, top, rows = _gd(graded_loop, "loops")
     assert {r.question: r.score for r in rows} == {"gd_test": 0, "lr_test": 2}
     assert all("time limit" in r.note for r in rows), rows[0].note
+
+
+def test_a_submission_that_kills_its_kernel_gets_zero_and_the_others_are_still_graded(graded):
+    # All of an assignment's submissions are graded in one nbgrader run; this one fails there and
+    # again alone, and says why. The others of the same run keep their scores.
+    score, top, rows = _gd(graded, "kills_kernel")
+    assert score == 0 and top == 5
+    assert all("kernel died" in r.note for r in rows), rows[0].note
+    assert _gd(graded, "solution")[0] == 5 and _gd(graded, "renames")[0] == 5
 
 
 def test_deleted_test_cells_are_restored_and_graded(graded):

@@ -346,8 +346,11 @@ def _autograde(course: Path, db: str, assignment: str, students: dict[str, list[
             failures[student] = f"grading took longer than {notebook_timeout:.0f} s and was stopped"
             continue
         if done.returncode != 0 or grades(student) is None:
-            tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
-            failures[student] = "nbgrader could not grade it: " + " / ".join(tail)
+            log = done.stdout + done.stderr
+            if "DeadKernelError" in log or "Kernel died" in log:
+                failures[student] = "its kernel died while it ran (a cell that ends Python, or runs out of memory): not graded"
+            else:
+                failures[student] = "nbgrader could not grade it: " + " / ".join(log.strip().splitlines()[-3:])
     rows = []
     for student, notes in sorted(students.items()):
         if student in failures:
