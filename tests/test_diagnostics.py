@@ -102,6 +102,20 @@ def test_norms_match_gradient_tape(build, batch):
     assert np.all(table.norms > 0)
 
 
+def test_a_tiny_gradient_has_its_true_norm_not_zero(batch):
+    # A 50-layer sigmoid MLP: the first kernel's gradient entries are far below 1e-19, so squaring
+    # them in float32 (as tf.norm does) gives 0; the gradient itself is not 0.
+    x, y = batch[0][:64], batch[1][:64]
+    model = mlp(50, 64, "sigmoid", "glorot", seed=0)
+    with tf.GradientTape() as tape:
+        loss = cross_entropy(y, model(x))
+    g = tape.gradient(loss, model.layers[1].kernel).numpy()
+    assert 0 < np.abs(g).max() < 1e-19 and float(tf.norm(g)) == 0.0
+    first = layer_gradient_norms(model, x, y).norms[0]
+    np.testing.assert_allclose(first, np.sqrt(np.sum(g.astype(np.float64) ** 2)), rtol=1e-12)
+    assert first > 0
+
+
 @pytest.mark.parametrize("build", MODELS)
 def test_norms_with_custom_loss_match_gradient_tape(build, batch):
     x, y = batch[0][:64], batch[1][:64]

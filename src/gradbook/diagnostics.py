@@ -90,6 +90,10 @@ def _check_batch(model, x, y) -> tuple[np.ndarray, np.ndarray]:
 def layer_gradient_norms(model, x, y, loss: Callable | None = None, *, training: bool = False) -> NormTable:
     """The L2 norm of the loss gradient with respect to each layer's kernel.
 
+    The gradient is computed in the model's precision (float32); its norm is taken in float64, so
+    it is 0 only when every entry of the gradient is 0, and the norm of a gradient whose entries
+    are all far below float32's smallest normal number (about 1e-38) is still measured.
+
     Parameters
     ----------
     model : keras.Model
@@ -134,7 +138,9 @@ def layer_gradient_norms(model, x, y, loss: Callable | None = None, *, training:
         )
     rows = []
     for depth, (layer, g) in enumerate(zip(layers, grads), start=1):
-        norm = float(tf.norm(g)) if g is not None else 0.0
+        # In float64: squaring float32 entries below about 1e-19 would give 0, and tf.norm would
+        # report a small but non-zero gradient as exactly 0.
+        norm = float(np.linalg.norm(np.asarray(g, dtype=np.float64))) if g is not None else 0.0
         if not np.isfinite(norm):
             raise ValueError(f"The gradient of layer {layer.name!r} is not finite ({norm}): use a smaller initializer scale.")
         rows.append(LayerNorm(layer.name, depth, norm, int(layer.count_params())))
