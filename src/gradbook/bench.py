@@ -38,8 +38,9 @@ class Setup:
 
     Network: see :func:`gradbook.models.mlp` for ``depth`` to ``dropout``. Training:
     ``optimizer`` (one of :data:`OPTIMIZERS`; "momentum" is SGD with momentum 0.9),
-    ``learning_rate``, ``schedule`` (one of :data:`SCHEDULES` or None), gradient clipping by
-    global norm (``clipnorm``) or by value (``clipvalue``), ``epochs``, ``batch_size`` and ``seed``.
+    ``learning_rate``, ``schedule`` (one of :data:`SCHEDULES` or None), gradient clipping
+    (Keras's ``clipnorm``: each variable's gradient rescaled to at most this norm, separately; or
+    ``clipvalue``: each entry clipped), ``epochs``, ``batch_size`` and ``seed``.
     """
 
     depth: int = 20
