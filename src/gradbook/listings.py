@@ -230,10 +230,10 @@ def _subclassed_cnn_class():
 
 _FROM_LOGITS = (
     "The output layer applies softmax, but the loss is told from_logits=True, so the loss would "
-    "apply softmax a second time. Keras 3 repairs this silently when the softmax output reaches the "
-    "loss untouched (it warns and uses the logits), but not once anything changes that tensor, "
-    "such as the float32 cast that follows a 16-bit output layer under mixed precision: then the "
-    "loss cannot fall below 1.4612 and the gradients shrink."
+    "apply softmax a second time. On the TensorFlow backend, Keras 3 repairs this when the softmax "
+    "output reaches the loss untouched (it warns, then uses the logits), but not once anything "
+    "changes that tensor, such as the float32 cast that follows a 16-bit output layer under mixed "
+    "precision: then, without a warning, the loss cannot fall below 1.4612 and the gradients shrink."
 )
 _TEST_AS_VALIDATION = (
     "It validates on the test set, so once the validation curve guides any choice (epochs, "
