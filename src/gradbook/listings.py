@@ -246,7 +246,7 @@ LISTINGS: dict[str, Listing] = {
         key="000",
         document="000_89d203052bb02f86.txt",
         section="4.1",
-        architecture="Conv 32 -> pool -> Conv 64 -> pool -> Conv 64 -> Dense 64 -> Dense 10 softmax (the Keras tutorial CNN)",
+        architecture="Conv 32 -> pool -> Conv 64 -> pool -> Conv 64 -> Dense 64 -> Dense 10 softmax (the network of TensorFlow's CNN tutorial, with a softmax added)",
         dataset="cifar10",
         undefined_names=(),
         optimizer="adam",
@@ -294,6 +294,7 @@ LISTINGS: dict[str, Listing] = {
             "It downloads MNIST, so it fails on a machine without internet access.",
             "It reshapes with the literal counts 60000 and 10000, so it breaks on any other number of "
             "images (a subset, another dataset).",
+            "It has no validation data at all, so nothing shows over-fitting.",
         ),
     ),
     "004": Listing(
