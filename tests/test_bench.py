@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gradbook import data
-from gradbook.bench import OPTIMIZERS, SCHEDULES, Bench, Result, Setup
+from gradbook.bench import OPTIMIZERS, SCHEDULES, Bench, Result, Setup, report, verdict, verdict_table
 
 # A small setup for the mechanics tests: 3 ReLU layers, one epoch (it learns, so equal
 # accuracies mean something).
@@ -304,3 +304,57 @@ def test_remedies_beat_the_baseline_by_20_points(bench, remedy):
 def test_setup_rejects_booleans_for_numbers(field):
     with pytest.raises(ValueError, match=field):
         Setup(**{field: True})
+
+
+# --- Measuring several setups, verdicts, reports ----------------------------------------------------
+
+
+def fake_result(accuracy: float, first_norm: float = 1.0, diverged: str | None = None, seconds: float = 1.0) -> Result:
+    """A Result with chosen numbers, for the pure functions that judge and print results."""
+    norms = np.array([first_norm, 1.0])
+    return Result(Setup(), ["hidden_1", "logits"], norms, norms, {}, accuracy, seconds, diverged)
+
+
+def test_measure_trains_only_the_named_setups_and_measures_all_at_init(dataset):
+    fresh = Bench(dataset)
+    other = replace(SMALL, seed=3)
+    results, norms = fresh.measure({"trained": SMALL, "at init only": other}, train=["trained"])
+    assert list(results) == ["trained"] and list(norms) == ["trained", "at init only"]
+    assert set(fresh._cache) == {SMALL}                                 # the other was not trained
+    np.testing.assert_array_equal(norms["trained"], results["trained"].norms_init)
+    np.testing.assert_array_equal(norms["at init only"], fresh.gradients_at_init(other))
+
+
+def test_measure_names_a_setup_it_was_not_given(bench):
+    with pytest.raises(KeyError, match="'missing'.*Choose among: 'small'"):
+        bench.measure({"small": SMALL}, train=["missing"])
+
+
+@pytest.mark.parametrize("accuracy, expected", [(0.31, "fixes"), (0.29, "helps"), (0.16, "helps"), (0.149, "no effect"), (0.05, "no effect")])
+def test_verdict_thresholds_are_20_and_5_points_over_the_reference(accuracy, expected):
+    assert verdict(fake_result(accuracy), fake_result(0.10)) == expected
+
+
+def test_verdict_of_diverging_runs():
+    diverged, fine = fake_result(float("nan"), diverged="loss became NaN"), fake_result(0.1)
+    assert verdict(diverged, fine) == "diverged"
+    assert verdict(diverged, diverged) == "diverged"
+    assert verdict(fine, diverged) == "prevents divergence"
+
+
+def test_report_gives_the_first_layer_ratio_and_marks_untrained_setups():
+    baseline = fake_result(0.1, first_norm=2e-12)
+    trained = fake_result(0.75, first_norm=2e-2, seconds=3.25)
+    text = report({"bn": trained, "gone": fake_result(float("nan"), diverged="NaN")},
+                  {"bn": trained.norms_init, "gone": np.array([4e-12, 1.0]), "init only": np.array([2e-10, 1.0])}, baseline=baseline)
+    bn, gone, init_only = text.splitlines()
+    assert "x 1.0e+10" in bn and "0.750" in bn and "3.2 s" in bn
+    assert "x 2.0e+00" in gone and "diverged" in gone
+    assert "x 1.0e+02" in init_only and "not trained here" in init_only
+
+
+def test_verdict_table_escapes_names_and_judges_against_the_reference():
+    baseline, better = fake_result(0.1, first_norm=1e-12), fake_result(0.7, first_norm=1e-2)
+    table = verdict_table({"<baseline>": baseline, "fix & more": better}, baseline, baseline=baseline, first_column="remedy")
+    assert "&lt;baseline&gt;" in table and "fix &amp; more" in table and "<th>remedy</th>" in table
+    assert table.count("<tr>") == 3 and "(reference)" in table and "<b>fixes</b>" in table and "1.0e+10" in table

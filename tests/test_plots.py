@@ -130,3 +130,22 @@ def test_loss_curve_trace_accepts_lists_and_nan():
     trace = plots.loss_curve_trace([1, 2], [0.5, float("nan")], name="a", color="#0072B2")
     got = np.asarray(trace.y, dtype=float)
     assert got[0] == 0.5 and np.isnan(got[1])
+
+
+# --- Numbers for the prose ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("x, digits, text", [
+    (2.34e-11, 1, r"$2.3 \times 10^{-11}$"),
+    (5e11, 0, r"$5 \times 10^{11}$"),
+    (-1.0, 2, r"$-1.00 \times 10^{0}$"),
+    (9.96e-3, 1, r"$1.0 \times 10^{-2}$"),   # rounding carries into the exponent
+])
+def test_power_of_ten_writes_scientific_notation_as_markdown_math(x, digits, text):
+    assert plots.power_of_ten(x, digits).data == text
+
+
+@pytest.mark.parametrize("x, digits, match", [(float("nan"), 1, "finite"), (float("inf"), 1, "finite"), (1.0, -1, "digits"), (1.0, 1.5, "digits")])
+def test_power_of_ten_rejects_what_it_cannot_write(x, digits, match):
+    with pytest.raises(ValueError, match=match):
+        plots.power_of_ten(x, digits)

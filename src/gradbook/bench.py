@@ -14,17 +14,18 @@ results::
 
 from __future__ import annotations
 
+import html
 import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 
 from gradbook import diagnostics, models, training
 from gradbook._checks import is_whole
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "Bench", "Result", "Setup"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "Bench", "Result", "Setup", "report", "verdict", "verdict_table"]
 
 #: Optimizer names a :class:`Setup` accepts.
 OPTIMIZERS: tuple[str, ...] = training.OPTIMIZERS
@@ -254,6 +255,101 @@ class Bench:
         """Run several setups; returns their results under the same names."""
         return {name: self.run(s) for name, s in setups.items()}
 
+    def measure(self, setups: Mapping[str, Setup], train: Iterable[str] = ()) -> tuple[dict[str, Result], dict[str, np.ndarray]]:
+        """Train the setups named in ``train``; the gradient at initialisation of all of them.
+
+        Parameters
+        ----------
+        setups : mapping of str to Setup
+        train : iterable of str
+            The names, among ``setups``, to train with :meth:`run`.
+
+        Returns
+        -------
+        results : dict
+            The :class:`Result` of each trained setup, under its name, in the order of ``setups``.
+        norms : dict
+            Every setup's per-layer gradient norms at initialisation, under its name (for the
+            trained ones, the numbers their result recorded).
+
+        Raises
+        ------
+        KeyError
+            If ``train`` names a setup that is not in ``setups``.
+        """
+        train = set(train)
+        unknown = sorted(train - set(setups))
+        if unknown:
+            raise KeyError(f"train names setups that are not given: {', '.join(map(repr, unknown))}. Choose among: {', '.join(map(repr, setups))}.")
+        results = {name: self.run(s) for name, s in setups.items() if name in train}
+        norms = {name: results[name].norms_init if name in results else self.gradients_at_init(s) for name, s in setups.items()}
+        return results, norms
+
     def seeds(self, setup: Setup, seeds=(0, 1, 2)) -> list[Result]:
         """The same setup with several seeds, to show the spread where differences are small."""
         return [self.run(replace(setup, seed=s)) for s in seeds]
+
+
+#: Test-accuracy gains over the reference, in fractions, at which a remedy "fixes" or "helps".
+FIXES, HELPS = 0.20, 0.05
+
+
+def verdict(result: Result, reference: Result) -> str:
+    """What a run did against the run it changes, judged by test accuracy after the same budget.
+
+    Returns
+    -------
+    str
+        ``"diverged"`` if the run's loss became NaN or infinite; ``"prevents divergence"`` if the
+        reference diverged and this run did not; otherwise ``"fixes"`` for a gain of at least 20
+        points of test accuracy, ``"helps"`` for 5 to 20, ``"no effect"`` below 5 (or a loss).
+    """
+    if result.diverged:
+        return "diverged"
+    if reference.diverged:
+        return "prevents divergence"
+    points = result.test_accuracy - reference.test_accuracy
+    return "fixes" if points >= FIXES else "helps" if points >= HELPS else "no effect"
+
+
+def report(results: Mapping[str, Result], norms: Mapping[str, np.ndarray] | None = None, *, baseline: Result) -> str:
+    """One line per setup: its first-layer gradient at initialisation as a multiple of the
+    baseline's and, for the trained ones, test accuracy and training time.
+
+    Parameters
+    ----------
+    results : mapping of str to Result
+        The trained setups.
+    norms : mapping of str to array, optional
+        Gradient norms at initialisation of more setups (as :meth:`Bench.measure` returns);
+        default: those of ``results``. Setups without a result are marked "not trained here".
+    baseline : Result
+        The run the first-layer gradients are compared with.
+    """
+    norms = norms if norms is not None else {name: r.norms_init for name, r in results.items()}
+    lines = []
+    for name, n in norms.items():
+        line = f"{name:34s} first-layer norm x{n[0] / baseline.first_layer_norm:8.1e}"
+        if name in results:
+            r = results[name]
+            accuracy = "diverged" if r.diverged else f"{r.test_accuracy:.3f}"
+            line += f"   test accuracy {accuracy:>8}   {r.seconds:4.1f} s"
+        else:
+            line += "   (not trained here)"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def verdict_table(results: Mapping[str, Result], reference: Result, *, baseline: Result, first_column: str) -> str:
+    """An HTML table of trained runs: first-layer gradient at initialisation (as a multiple of the
+    baseline's), test accuracy, training time and :func:`verdict` against ``reference`` (the row
+    that is ``reference`` itself is marked as such).
+    """
+    rows = []
+    for name, r in results.items():
+        accuracy = "-" if r.diverged else f"{r.test_accuracy:.3f}"
+        judged = "(reference)" if r is reference else f"<b>{verdict(r, reference)}</b>"
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{r.first_layer_norm / baseline.first_layer_norm:.1e}</td>"
+                    f"<td>{accuracy}</td><td>{r.seconds:.1f} s</td><td>{judged}</td></tr>")
+    return (f"<table><thead><tr><th>{html.escape(first_column)}</th><th>first-layer gradient at init, x baseline</th>"
+            "<th>test accuracy</th><th>training time</th><th>verdict</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")

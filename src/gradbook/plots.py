@@ -21,6 +21,7 @@ __all__ = [
     "mistakes_figure",
     "per_class_figure",
     "plotly_bundle",
+    "power_of_ten",
     "figure",
     "layout",
     "loss_curve_trace",
@@ -40,6 +41,38 @@ PALETTE: tuple[str, ...] = (
     "#F0E442",  # yellow
     "#000000",  # black
 )
+
+
+
+def power_of_ten(x: float, digits: int = 1):
+    """A number for the prose, in scientific notation as Markdown math: 2.3e-11 becomes
+    ``$2.3 \\times 10^{-11}$``. Glue it with ``{glue:md}``.
+
+    Parameters
+    ----------
+    x : float
+        A finite number.
+    digits : int, default 1
+        Digits after the decimal point of the mantissa.
+
+    Returns
+    -------
+    IPython.display.Markdown
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not finite or ``digits`` is negative.
+    """
+    from IPython.display import Markdown
+
+    if not np.isfinite(x):
+        raise ValueError(f"power_of_ten needs a finite number, got {x!r}.")
+    if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or digits < 0:
+        raise ValueError(f"digits must be a whole number >= 0, got {digits!r}.")
+    mantissa, exponent = f"{x:.{digits}e}".split("e")
+    return Markdown(f"${mantissa} \\times 10^{{{int(exponent)}}}$")
+
 
 _RC: dict[str, Any] = {
     "figure.figsize": (6.4, 3.8),
