@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from gradbook._checks import is_whole
+
 __all__ = [
     "PALETTE",
     "PLOTLY_CONFIG",
@@ -43,7 +45,6 @@ PALETTE: tuple[str, ...] = (
 )
 
 
-
 def power_of_ten(x: float, digits: int = 1):
     """A number for the prose, in scientific notation as Markdown math: 2.3e-11 becomes
     ``$2.3 \\times 10^{-11}$``. Glue it with ``{glue:md}``.
@@ -68,7 +69,7 @@ def power_of_ten(x: float, digits: int = 1):
 
     if not np.isfinite(x):
         raise ValueError(f"power_of_ten needs a finite number, got {x!r}.")
-    if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or digits < 0:
+    if not is_whole(digits, 0):
         raise ValueError(f"digits must be a whole number >= 0, got {digits!r}.")
     mantissa, exponent = f"{x:.{digits}e}".split("e")
     return Markdown(f"${mantissa} \\times 10^{{{int(exponent)}}}$")
