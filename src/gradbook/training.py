@@ -201,7 +201,7 @@ def train(
             f"Training diverged: the loss became {history['loss'][-1]} in epoch "
             f"{guard.bad_epoch} (learning rate {lr:.3g}). The steps are too large for this "
             f"network: try a learning rate about 10x smaller, gradient clipping "
-            f"(clipnorm=1.0 in the optimizer), or an adaptive optimizer such as Adam.",
+            f"(clipnorm=1.0 in the optimiser), or an adaptive optimiser such as Adam.",
             epoch=guard.bad_epoch,
             history=history,
         )
