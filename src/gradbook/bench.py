@@ -234,7 +234,7 @@ class Bench:
         """The per-layer gradient norms :meth:`run` records before training, without the training.
 
         The same seed, network and probe batch as :meth:`run`, so the numbers are the same; much
-        cheaper, because nothing is compiled or trained. Cached per setup.
+        cheaper, because nothing is trained. Cached per setup.
         """
         if setup not in self._at_init:
             model, _ = self._build(setup)
