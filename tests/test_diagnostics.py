@@ -214,13 +214,13 @@ def test_overflowing_initial_scale_suggests_a_smaller_one(batch):
     x, y = batch[0][:32], batch[1][:32]
     model = mlp(3, 64, "relu", "normal", init_scale=1e30)
     assert not np.all(np.isfinite(model(x).numpy()))  # the premise: the logits overflow
-    with pytest.raises(ValueError, match="smaller initializer scale"):
+    with pytest.raises(ValueError, match="smaller initial weight scale or, if the weights have been trained, a smaller learning rate"):
         layer_gradient_norms(model, x, y)
 
 
 def test_overflowing_inputs_suggest_a_smaller_scale(batch):
     x, y = batch[0][:32], batch[1][:32]
-    with pytest.raises(ValueError, match="smaller initializer scale"):
+    with pytest.raises(ValueError, match="smaller initial weight scale or, if the weights have been trained, a smaller learning rate"):
         layer_gradient_norms(mlp(3, 64, "relu", "he"), x * 1e38, y)
 
 

@@ -134,7 +134,8 @@ def layer_gradient_norms(model, x, y, loss: Callable | None = None, *, training:
     if not np.isfinite(float(value)):
         raise ValueError(
             f"The loss is {float(value)} for this model and batch, so its gradients are meaningless. "
-            "The activations overflowed: use a smaller initializer scale."
+            "The activations overflowed: use a smaller initial weight scale or, if the weights "
+            "have been trained, a smaller learning rate (the training diverged)."
         )
     rows = []
     for depth, (layer, g) in enumerate(zip(layers, grads), start=1):
@@ -142,7 +143,8 @@ def layer_gradient_norms(model, x, y, loss: Callable | None = None, *, training:
         # report a small but non-zero gradient as exactly 0.
         norm = float(np.linalg.norm(np.asarray(g, dtype=np.float64))) if g is not None else 0.0
         if not np.isfinite(norm):
-            raise ValueError(f"The gradient of layer {layer.name!r} is not finite ({norm}): use a smaller initializer scale.")
+            raise ValueError(f"The gradient of layer {layer.name!r} is not finite ({norm}): use a smaller "
+                             "initial weight scale or, if the weights have been trained, a smaller learning rate.")
         rows.append(LayerNorm(layer.name, depth, norm, int(layer.count_params())))
     return NormTable(rows)
 
