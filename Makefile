@@ -88,13 +88,13 @@ bench: setup
 
 # Classroom assignments (nbgrader): see the instructors' page of the book.
 GRADES ?= _build/assignments/grades.csv
-CELL_TIMEOUT ?= 60
+CELL_TIMEOUT ?= 150
 
 assignments: setup
 	$(BIN)/python -m gradbook.classroom --source assignments/source release _build/assignments/release
 
 grade: setup
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [GRADES=file.csv] [CELL_TIMEOUT=60]"; exit 2; }
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [GRADES=file.csv] [CELL_TIMEOUT=150]"; exit 2; }
 	$(BIN)/python -m gradbook.classroom --source assignments/source --cell-timeout $(CELL_TIMEOUT) grade "$(SUBMISSIONS)" "$(GRADES)"
 
 clean:
