@@ -105,7 +105,9 @@ def mlp(
     """A fully connected network: Flatten, ``depth`` hidden blocks, Dense logits.
 
     A hidden block is ``Dense -> activation`` (layer ``hidden_i``), optionally with a
-    normalisation layer ``norm_i`` before or after the activation (``act_i``), a dropout layer
+    normalisation layer ``norm_i`` before or after the activation. The activation is a layer of its
+    own, ``act_i``, only when something comes between it and the Dense layer (normalisation
+    before it) or it is learned ("prelu"); otherwise it is part of ``hidden_i``. Then a dropout layer
     ``drop_i``, and a residual connection ``add_i`` that adds the block's input to its output
     (from the second block on, where the widths match). Without normalisation, residuals or
     dropout the result is a plain ``keras.Sequential``; with any of them, a functional
