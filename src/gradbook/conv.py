@@ -1,8 +1,8 @@
 r"""Convolution and pooling in NumPy, with TensorFlow's layouts and padding rules.
 
 Layouts are TensorFlow's: images ``x`` are NHWC ``(batch, height, width, channels)`` and kernels
-``w`` are HWIO ``(kernel_height, kernel_width, in_channels, out_channels)``. What every framework
-calls convolution is cross-correlation (the kernel is not flipped):
+``w`` are HWIO ``(kernel_height, kernel_width, in_channels, out_channels)``. What TensorFlow, PyTorch
+and JAX call convolution is cross-correlation (the kernel is not flipped):
 
 .. math::
 
