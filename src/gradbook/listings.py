@@ -292,8 +292,9 @@ LISTINGS: dict[str, Listing] = {
         validates_on_test=False,
         problems=(
             "It downloads MNIST, so it fails on a machine without internet access.",
-            "It reshapes with the literal counts 60000 and 10000, so it breaks on any other number of "
-            "images (a subset, another dataset).",
+            "It reshapes with the literal counts 60000 and 10000, so it fits only MNIST-sized data (MNIST, "
+            "or Fashion-MNIST of the same shape) and breaks on any other number of images (a subset, "
+            "CIFAR-10).",
             "It has no validation data at all, so nothing shows over-fitting.",
         ),
     ),
