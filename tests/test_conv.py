@@ -17,15 +17,21 @@ from tf_conventions import axis_padding, fits, tf_padding
 from gradbook.conv import (
     PADDINGS,
     avg_pool2d,
+    check_images,
     conv2d,
     conv2d_macs,
     conv2d_params,
     conv_output_size,
     dense_params,
+    float_dtype,
     im2col,
     input_window,
     max_pool2d,
+    pad_images,
+    pool_geometry,
     same_padding,
+    sliding_windows,
+    window_geometry,
 )
 
 METHODS = ("vectorized", "loop")
@@ -598,3 +604,59 @@ def test_max_pool_ignores_nan_like_tensorflow(method):
     ours = max_pool2d(x, 2, method=method)
     np.testing.assert_array_equal(ours, tf.nn.max_pool2d(x, 2, 2, "VALID").numpy())
     np.testing.assert_array_equal(ours.ravel(), [3.0, 5.0])
+
+
+# -- the window helpers backprop shares -----------------------------------------------------------------
+
+def test_window_geometry_matches_tensorflows_output_size_and_padding():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(1, 7, 6, 2))
+    for window, stride, padding in [(3, 2, "same"), ((2, 3), (1, 2), "valid"), (4, 3, "same")]:
+        s, pads, out = window_geometry(x.shape, window, stride, padding)
+        k = (window, window) if isinstance(window, int) else window
+        w = np.ones((*k, 2, 1))
+        expected = tf.nn.conv2d(x, w, strides=s, padding=padding.upper()).shape[1:3]
+        assert out == tuple(expected)
+        assert s == ((stride, stride) if isinstance(stride, int) else stride)
+        if padding == "valid":
+            assert pads == ((0, 0), (0, 0))
+        else:
+            assert pads == (same_padding(7, k[0], s[0]), same_padding(6, k[1], s[1]))
+
+
+def test_window_geometry_rejects_a_window_larger_than_the_padded_input():
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        window_geometry((1, 3, 3, 1), 4, 1, "valid")
+
+
+def test_sliding_windows_are_the_rows_of_im2col():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(2, 6, 5, 3))
+    s, pads, out = window_geometry(x.shape, (3, 2), 2, "same")
+    view = sliding_windows(pad_images(x, pads), (3, 2), s, out)
+    assert view.shape == (2, *out, 3, 3, 2)
+    rows = view.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 3 * 2 * 3)      # (u, v, c) order, as im2col
+    np.testing.assert_array_equal(rows, im2col(x, (3, 2), stride=2, padding="same"))
+
+
+def test_pad_images_adds_cells_of_the_value_and_leaves_unpadded_input_alone():
+    x = np.arange(4.0).reshape(1, 2, 2, 1)
+    assert pad_images(x, ((0, 0), (0, 0))) is x
+    padded = pad_images(x, ((1, 0), (0, 2)), value=-1.0)
+    assert padded.shape == (1, 3, 4, 1)
+    assert padded[0, 0, :, 0].tolist() == [-1.0] * 4 and padded[0, 1:, 2:, 0].tolist() == [[-1.0] * 2] * 2
+    np.testing.assert_array_equal(padded[0, 1:, :2, 0], x[0, :, :, 0])
+
+
+def test_pool_geometry_defaults_the_stride_to_the_window_and_checks_the_images():
+    x, k, s, pads, out = pool_geometry(np.zeros((1, 7, 7, 1)), 3)
+    assert (k, s, pads, out) == ((3, 3), (3, 3), ((0, 0), (0, 0)), (2, 2))
+    with pytest.raises(ValueError, match="NHWC"):
+        pool_geometry(np.zeros((7, 7, 1)), 2)
+    with pytest.raises(ValueError, match="numeric"):
+        check_images(np.array([[[["a"]]]]))
+
+
+def test_float_dtype_keeps_floats_and_lifts_integers_to_float64():
+    assert float_dtype(np.zeros(1, np.float32)) == np.float32
+    assert float_dtype(np.zeros(1, np.uint8)) == np.float64

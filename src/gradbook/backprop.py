@@ -107,17 +107,17 @@ def conv2d_backward(x, w, grad_out, *, stride=1, padding: conv.Padding = "valid"
     grad_x, grad_w, grad_b
         Shapes of ``x``, ``w`` and ``(C_out,)``.
     """
-    x = conv._check_images(x)
+    x = conv.check_images(x)
     w = np.asarray(w)
     g = np.asarray(grad_out)
     if w.ndim != 4 or w.shape[2] != x.shape[3]:
         raise ValueError(f"w {w.shape} does not fit x {x.shape}: need HWIO with in_channels {x.shape[3]}.")
     k = (w.shape[0], w.shape[1])
-    s, pads, out = conv._geometry(x.shape, k, stride, padding)
+    s, pads, out = conv.window_geometry(x.shape, k, stride, padding)
     if g.shape != (x.shape[0], out[0], out[1], w.shape[3]):
         raise ValueError(f"grad_out has shape {g.shape}; the convolution's output has shape {(x.shape[0], out[0], out[1], w.shape[3])}.")
     dtype = np.result_type(x, w, g)
-    xp = conv._pad(x.astype(dtype, copy=False), pads)
+    xp = conv.pad_images(x.astype(dtype, copy=False), pads)
     cols = conv.im2col(xp, k, stride=s)                          # (N*Ho*Wo, KH*KW*C)
     g_mat = g.astype(dtype, copy=False).reshape(-1, w.shape[3])   # (N*Ho*Wo, C_out)
     grad_w = (cols.T @ g_mat).reshape(w.shape)
@@ -130,7 +130,7 @@ def conv2d_backward(x, w, grad_out, *, stride=1, padding: conv.Padding = "valid"
 # -- pooling -------------------------------------------------------------------------------------------
 def _pool_backward_setup(x, grad_out, pool_size, stride, padding):
     """Checked geometry of a pooling layer and its upstream gradient."""
-    x, k, s, pads, out = conv._pool_setup(x, pool_size, stride, padding)
+    x, k, s, pads, out = conv.pool_geometry(x, pool_size, stride, padding)
     g = np.asarray(grad_out)
     if g.shape != (x.shape[0], out[0], out[1], x.shape[3]):
         raise ValueError(f"grad_out has shape {g.shape}; the pooling output has shape {(x.shape[0], out[0], out[1], x.shape[3])}.")
@@ -150,13 +150,13 @@ def max_pool2d_backward(x, grad_out, pool_size=2, *, stride=None, padding: conv.
     grad_x : array of the shape of ``x``
     """
     x, k, s, pads, out, g = _pool_backward_setup(x, grad_out, pool_size, stride, padding)
-    dtype = conv._float_dtype(x)
-    xp = conv._pad(x.astype(dtype, copy=False), pads, value=-np.inf)
-    win = conv._windows(xp, k, s, out)                         # (N, Ho, Wo, C, KH, KW)
+    dtype = conv.float_dtype(x)
+    xp = conv.pad_images(x.astype(dtype, copy=False), pads, value=-np.inf)
+    win = conv.sliding_windows(xp, k, s, out)                         # (N, Ho, Wo, C, KH, KW)
     flat = win.reshape(*win.shape[:4], k[0] * k[1])
     flat = np.where(np.isnan(flat), -np.inf, flat)             # NaN never wins, as in the forward pass
-    real = conv._pad(np.ones((1, x.shape[1], x.shape[2], 1), dtype=bool), pads, value=False)
-    real = conv._windows(real, k, s, out).reshape(1, out[0], out[1], 1, k[0] * k[1])
+    real = conv.pad_images(np.ones((1, x.shape[1], x.shape[2], 1), dtype=bool), pads, value=False)
+    real = conv.sliding_windows(real, k, s, out).reshape(1, out[0], out[1], 1, k[0] * k[1])
     # The winner is the first real cell (row-major) holding the window's maximum; padding,
     # which holds -inf, loses every tie, even against a real -inf.
     winners = (flat == flat.max(axis=-1, keepdims=True)) & real
@@ -181,9 +181,9 @@ def avg_pool2d_backward(x, grad_out, pool_size=2, *, stride=None, padding: conv.
     grad_x : array of the shape of ``x``
     """
     x, k, s, pads, out, g = _pool_backward_setup(x, grad_out, pool_size, stride, padding)
-    dtype = np.result_type(conv._float_dtype(x), g)
-    inside = conv._pad(np.ones((1, x.shape[1], x.shape[2], 1), dtype=dtype), pads)
-    counts = conv._windows(inside, k, s, out).sum(axis=(4, 5))   # (1, Ho, Wo, 1)
+    dtype = np.result_type(conv.float_dtype(x), g)
+    inside = conv.pad_images(np.ones((1, x.shape[1], x.shape[2], 1), dtype=dtype), pads)
+    counts = conv.sliding_windows(inside, k, s, out).sum(axis=(4, 5))   # (1, Ho, Wo, 1)
     share = (g / counts).astype(dtype, copy=False)                 # (N, Ho, Wo, C)
     padded_shape = (x.shape[0], x.shape[1] + sum(pads[0]), x.shape[2] + sum(pads[1]), x.shape[3])
     cols = np.broadcast_to(share[:, :, :, None, None, :], (*share.shape[:3], k[0], k[1], share.shape[3]))

@@ -30,17 +30,23 @@ from gradbook._checks import is_whole
 __all__ = [
     "PADDINGS",
     "avg_pool2d",
+    "check_images",
     "conv2d",
     "conv2d_macs",
     "conv2d_params",
     "conv_output_size",
     "dense_params",
+    "float_dtype",
     "im2col",
     "KERNELS",
     "input_window",
     "kernel",
     "max_pool2d",
+    "pad_images",
+    "pool_geometry",
     "same_padding",
+    "sliding_windows",
+    "window_geometry",
 ]
 
 #: The named padding modes.
@@ -146,7 +152,24 @@ def conv2d_macs(output_hw, kernel_size, in_channels: int, filters: int) -> int:
 
 
 # -- shared checks ---------------------------------------------------------------------------------
-def _check_images(x) -> np.ndarray:
+def check_images(x) -> np.ndarray:
+    """``x`` as a NumPy array of NHWC images.
+
+    Parameters
+    ----------
+    x : array_like
+        A batch of images, shape ``(batch, height, width, channels)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``x``, not copied when it already is an array.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 4-dimensional or not numeric.
+    """
     x = np.asarray(x)
     if x.ndim != 4:
         raise ValueError(f"x must be NHWC (batch, height, width, channels), got shape {x.shape}.")
@@ -155,8 +178,8 @@ def _check_images(x) -> np.ndarray:
     return x
 
 
-def _float_dtype(x: np.ndarray) -> np.dtype:
-    """Floating inputs keep their precision; integers are pooled in float64."""
+def float_dtype(x: np.ndarray) -> np.dtype:
+    """The dtype the layers compute ``x`` in: a floating ``x`` keeps its precision, integers use float64."""
     return x.dtype if np.issubdtype(x.dtype, np.floating) else np.dtype(np.float64)
 
 
@@ -165,7 +188,33 @@ def _check_method(method: str) -> None:
         raise ValueError(f"Unknown method {method!r}; use one of {', '.join(_METHODS)}.")
 
 
-def _geometry(x_shape, k_hw: Pair, stride, padding) -> tuple[Pair, tuple[Pair, Pair], Pair]:
+def window_geometry(x_shape, window, stride=1, padding: Padding = "valid") -> tuple[Pair, tuple[Pair, Pair], Pair]:
+    """Where a sliding window of ``window`` cells reads an NHWC input of shape ``x_shape``.
+
+    Parameters
+    ----------
+    x_shape : tuple of int
+        The input's shape, ``(batch, height, width, channels)``.
+    window : int or (int, int)
+        The window's (kernel's or pooling's) height and width.
+    stride : int or (int, int), default 1
+    padding : {"valid", "same"} or ((top, bottom), (left, right)), default "valid"
+        As in TensorFlow ("same" puts an odd extra cell at the bottom/right).
+
+    Returns
+    -------
+    stride : (int, int)
+    pads : ((int, int), (int, int))
+        Cells added at the top and bottom, left and right.
+    out : (int, int)
+        The output's height and width.
+
+    Raises
+    ------
+    ValueError
+        For a stride, window or padding that is not valid, or a window larger than the padded input.
+    """
+    k_hw = _pair(window, "window")
     s = _pair(stride, "stride")
     pads = _paddings(padding, (x_shape[1], x_shape[2]), k_hw, s)
     padded = (x_shape[1] + sum(pads[0]), x_shape[2] + sum(pads[1]))
@@ -178,14 +227,34 @@ def _geometry(x_shape, k_hw: Pair, stride, padding) -> tuple[Pair, tuple[Pair, P
     return s, pads, out
 
 
-def _pad(x: np.ndarray, pads: tuple[Pair, Pair], value: float = 0.0) -> np.ndarray:
+def pad_images(x: np.ndarray, pads: tuple[Pair, Pair], value: float = 0.0) -> np.ndarray:
+    """``x`` (NHWC) with ``pads = ((top, bottom), (left, right))`` cells of ``value`` around each image.
+
+    Returns ``x`` itself when there is nothing to add.
+    """
     if not any(pads[0]) and not any(pads[1]):
         return x
     return np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=value)
 
 
-def _windows(xp: np.ndarray, k_hw: Pair, s: Pair, out: Pair) -> np.ndarray:
-    """Strided view of every window: shape (N, H_out, W_out, C, K_H, K_W), no copy."""
+def sliding_windows(xp: np.ndarray, window, stride, out: Pair) -> np.ndarray:
+    """A strided view of every window of the padded images ``xp``, without a copy.
+
+    Parameters
+    ----------
+    xp : numpy.ndarray
+        Padded NHWC images (see :func:`pad_images`).
+    window, stride : int or (int, int)
+    out : (int, int)
+        The output size, from :func:`window_geometry`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(batch, H_out, W_out, channels, K_H, K_W)``: ``[a, i, j, c]`` is the window that output
+        cell ``(a, i, j)`` reads in channel ``c``.
+    """
+    k_hw, s = _pair(window, "window"), _pair(stride, "stride")
     view = np.lib.stride_tricks.sliding_window_view(xp, k_hw, axis=(1, 2))
     return view[:, : (out[0] - 1) * s[0] + 1 : s[0], : (out[1] - 1) * s[1] + 1 : s[1]]
 
@@ -198,10 +267,10 @@ def im2col(x, kernel_size, *, stride=1, padding: Padding = "valid") -> np.ndarra
     flattened in (u, v, c) order, the order of ``w.reshape(-1, out_channels)`` for an HWIO kernel.
     A convolution is then one matrix product: ``im2col(x) @ w.reshape(-1, C_out)``.
     """
-    x = _check_images(x)
+    x = check_images(x)
     k = _pair(kernel_size, "kernel_size")
-    s, pads, out = _geometry(x.shape, k, stride, padding)
-    win = _windows(_pad(x, pads), k, s, out)  # (N, Ho, Wo, C, KH, KW)
+    s, pads, out = window_geometry(x.shape, k, stride, padding)
+    win = sliding_windows(pad_images(x, pads), k, s, out)  # (N, Ho, Wo, C, KH, KW)
     return win.transpose(0, 1, 2, 4, 5, 3).reshape(-1, k[0] * k[1] * x.shape[3])
 
 
@@ -228,7 +297,7 @@ def conv2d(x, w, b=None, *, stride=1, padding: Padding = "valid", method: str = 
         unknown padding.
     """
     _check_method(method)
-    x = _check_images(x)
+    x = check_images(x)
     w = np.asarray(w)
     if w.ndim != 4:
         raise ValueError(f"w must be HWIO (kernel_h, kernel_w, in_channels, out_channels), got shape {w.shape}.")
@@ -241,9 +310,9 @@ def conv2d(x, w, b=None, *, stride=1, padding: Padding = "valid", method: str = 
         if b.shape != (w.shape[3],):
             raise ValueError(f"b must have shape ({w.shape[3]},) for w {w.shape}, got {b.shape}.")
     k = (w.shape[0], w.shape[1])
-    s, pads, out = _geometry(x.shape, k, stride, padding)
+    s, pads, out = window_geometry(x.shape, k, stride, padding)
     dtype = np.result_type(x, w, *(() if b is None else (b,)))
-    xp = _pad(x.astype(dtype, copy=False), pads)
+    xp = pad_images(x.astype(dtype, copy=False), pads)
     if method == "vectorized":
         cols = im2col(xp, k, stride=s)
         y = (cols @ w.astype(dtype, copy=False).reshape(-1, w.shape[3])).reshape(x.shape[0], out[0], out[1], w.shape[3])
@@ -265,10 +334,23 @@ def conv2d(x, w, b=None, *, stride=1, padding: Padding = "valid", method: str = 
 
 
 # -- pooling ---------------------------------------------------------------------------------------
-def _pool_setup(x, pool_size, stride, padding):
-    x = _check_images(x)
+def pool_geometry(x, pool_size=2, stride=None, padding: Padding = "valid"):
+    """The checked images and the geometry of a pooling layer over them.
+
+    ``stride`` defaults to ``pool_size``, as in Keras.
+
+    Returns
+    -------
+    x : numpy.ndarray
+        The images, checked by :func:`check_images`.
+    pool_size, stride : (int, int)
+    pads : ((int, int), (int, int))
+    out : (int, int)
+        As :func:`window_geometry` returns them.
+    """
+    x = check_images(x)
     k = _pair(pool_size, "pool_size")
-    s, pads, out = _geometry(x.shape, k, k if stride is None else stride, padding)
+    s, pads, out = window_geometry(x.shape, k, k if stride is None else stride, padding)
     return x, k, s, pads, out
 
 
@@ -279,12 +361,12 @@ def max_pool2d(x, pool_size=2, *, stride=None, padding: Padding = "valid", metho
     ``stride`` defaults to ``pool_size``, as in Keras. Same conventions as :func:`conv2d`.
     """
     _check_method(method)
-    x, k, s, pads, out = _pool_setup(x, pool_size, stride, padding)
-    dtype = _float_dtype(x)
-    xp = _pad(x.astype(dtype, copy=False), pads, value=-np.inf)
+    x, k, s, pads, out = pool_geometry(x, pool_size, stride, padding)
+    dtype = float_dtype(x)
+    xp = pad_images(x.astype(dtype, copy=False), pads, value=-np.inf)
     if method == "vectorized":
         # fmax ignores NaN the way TensorFlow's kernel (and the loop below) does.
-        return np.fmax.reduce(_windows(xp, k, s, out), axis=(4, 5))
+        return np.fmax.reduce(sliding_windows(xp, k, s, out), axis=(4, 5))
     y = np.empty((x.shape[0], out[0], out[1], x.shape[3]), dtype=dtype)
     for a in range(x.shape[0]):
         for i in range(out[0]):
@@ -305,13 +387,13 @@ def avg_pool2d(x, pool_size=2, *, stride=None, padding: Padding = "valid", metho
     ``K_H * K_W``. ``stride`` defaults to ``pool_size``. Same conventions as :func:`conv2d`.
     """
     _check_method(method)
-    x, k, s, pads, out = _pool_setup(x, pool_size, stride, padding)
-    dtype = _float_dtype(x)
-    xp = _pad(x.astype(dtype, copy=False), pads)
-    inside = _pad(np.ones((1, x.shape[1], x.shape[2], 1), dtype=dtype), pads)
+    x, k, s, pads, out = pool_geometry(x, pool_size, stride, padding)
+    dtype = float_dtype(x)
+    xp = pad_images(x.astype(dtype, copy=False), pads)
+    inside = pad_images(np.ones((1, x.shape[1], x.shape[2], 1), dtype=dtype), pads)
     if method == "vectorized":
-        sums = _windows(xp, k, s, out).sum(axis=(4, 5))
-        counts = _windows(inside, k, s, out).sum(axis=(4, 5))
+        sums = sliding_windows(xp, k, s, out).sum(axis=(4, 5))
+        counts = sliding_windows(inside, k, s, out).sum(axis=(4, 5))
         return sums / counts
     y = np.empty((x.shape[0], out[0], out[1], x.shape[3]), dtype=dtype)
     for a in range(x.shape[0]):
@@ -343,7 +425,7 @@ def input_window(i: int, j: int, kernel_size, *, stride=1, padding: Padding = "v
     """
     k = _pair(kernel_size, "kernel_size")
     hw = _pair(input_hw, "input_hw")
-    s, pads, out = _geometry((1, hw[0], hw[1], 1), k, stride, padding)
+    s, pads, out = window_geometry((1, hw[0], hw[1], 1), k, stride, padding)
     if not (0 <= i < out[0] and 0 <= j < out[1]):
         raise ValueError(f"Output cell ({i}, {j}) is outside the {out[0]}x{out[1]} output.")
     top = s[0] * i - pads[0][0]
