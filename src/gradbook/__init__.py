@@ -13,6 +13,7 @@ The package is split into small modules named after the concept they serve:
 ``training``     a seeded ``model.fit`` wrapper that stops cleanly on divergence
 ``plots``        the book's figure style (matplotlib and Plotly)
 ``widgets``      explorations with two faces: live ipywidgets and a static Plotly figure
+``validation``   the argument checks the modules share
 
 Importing :mod:`gradbook` itself is cheap; TensorFlow is imported only by the modules that
 need it.

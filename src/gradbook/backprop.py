@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from gradbook import conv
-from gradbook._checks import is_whole
+from gradbook.validation import is_whole
 
 __all__ = [
     "ACTIVATIONS",

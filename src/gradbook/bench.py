@@ -23,7 +23,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from gradbook import diagnostics, models, training
-from gradbook._checks import is_whole
+from gradbook.validation import is_whole
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "Bench", "Result", "Setup", "report", "verdict", "verdict_table"]
 

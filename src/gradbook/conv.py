@@ -25,7 +25,7 @@ from typing import Sequence, Tuple, Union
 
 import numpy as np
 
-from gradbook._checks import is_whole
+from gradbook.validation import is_whole
 
 __all__ = [
     "PADDINGS",

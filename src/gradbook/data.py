@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradbook._checks import is_whole
+from gradbook.validation import is_whole
 
 __all__ = ["DATASETS", "Dataset", "DatasetUnavailable", "load"]
 

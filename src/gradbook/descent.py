@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from gradbook._checks import is_whole
+from gradbook.validation import is_whole
 
 __all__ = [
     "OPTIMIZERS",

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Sequence
 import keras
 import numpy as np
 
-from gradbook._checks import is_whole
+from gradbook.validation import is_whole
 
 __all__ = [
     "ActivationStats",

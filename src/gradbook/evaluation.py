@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from gradbook._checks import is_whole
+from gradbook.validation import is_whole
 
 __all__ = ["Evaluation", "evaluate"]
 

@@ -136,9 +136,9 @@ class Listing:
         """
         import keras
 
-        from gradbook.models import _input_shape
+        from gradbook.validation import check_input_shape
 
-        shape = _input_shape(input_shape)
+        shape = check_input_shape(input_shape)
         if len(shape) != 3:
             raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}.")
         convs = 3 if self.key in ("000", "002") else 2

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from gradbook._checks import is_whole
+from gradbook.validation import check_input_shape, is_whole
 
 __all__ = ["ACTIVATIONS", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "fast_cnn", "initializer", "mlp"]
 
@@ -61,16 +61,6 @@ def initializer(name: str, *, scale: float = 1.0, seed: int = 0):
 def _check_scale(label: str, scale) -> None:
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or not 0 < scale <= 1e100:
         raise ValueError(f"{label} must be a positive number (at most 1e100), got {scale!r}.")
-
-
-def _input_shape(input_shape) -> tuple[int, ...]:
-    try:
-        shape = tuple(input_shape)
-    except TypeError:
-        raise ValueError(f"input_shape must be a sequence of positive whole numbers, got {input_shape!r}.") from None
-    if not shape or any(not is_whole(d, numpy=False) for d in shape):
-        raise ValueError(f"input_shape must be a sequence of positive whole numbers, got {input_shape!r}.")
-    return shape
 
 
 def _check(depth, width_name: str, width, activation: str, init: str, input_shape, num_classes, *, learned: bool = False) -> None:
@@ -148,7 +138,7 @@ def mlp(
     """
     import keras
 
-    input_shape = _input_shape(input_shape)
+    input_shape = check_input_shape(input_shape)
     _check(depth, "width", width, activation, initializer_name, input_shape, num_classes, learned=True)
     _check_scale("init_scale", init_scale)
     if _check_remedies(normalization, norm_position, residual, dropout) or activation in LEARNED_ACTIVATIONS:
@@ -296,7 +286,7 @@ def cnn(
     """
     import keras
 
-    input_shape = _input_shape(input_shape)
+    input_shape = check_input_shape(input_shape)
     _check(depth, "filters", filters, activation, initializer_name, input_shape, num_classes, learned=True)
     if len(input_shape) != 3:
         raise ValueError(f"A CNN needs an image input_shape (height, width, channels), got {input_shape!r}.")
@@ -397,7 +387,7 @@ def fast_cnn(
     """
     import keras
 
-    input_shape = _input_shape(input_shape)
+    input_shape = check_input_shape(input_shape)
     if len(input_shape) != 3:
         raise ValueError(f"fast_cnn needs an image input_shape (height, width, channels), got {input_shape!r}.")
     if not is_whole(num_classes) or num_classes < 2:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from gradbook._checks import is_whole
+from gradbook.validation import is_whole
 
 __all__ = [
     "PALETTE",

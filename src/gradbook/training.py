@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from gradbook._checks import is_whole
+from gradbook.validation import is_whole
 
 __all__ = ["OPTIMIZERS", "TrainResult", "TrainingDiverged", "optimizer", "pipeline", "train", "train_cnn", "warmup_cosine_adam", "with_loss_scaling"]
 
