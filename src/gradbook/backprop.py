@@ -34,7 +34,8 @@ __all__ = [
     "softmax_cross_entropy",
 ]
 
-#: Activations with a forward function and a derivative here (Keras names and defaults).
+#: The book's activations, each with a forward function and a derivative here (Keras names and
+#: defaults). ``models.ACTIVATIONS`` and ``widgets.ACTIVATIONS`` are built from this one list.
 ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu")
 
 _LEAKY_SLOPE = 0.2  # keras.activations.leaky_relu's default negative_slope

@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from gradbook import backprop
 from gradbook.validation import check_input_shape, is_whole
 
 __all__ = ["ACTIVATIONS", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "fast_cnn", "initializer", "mlp"]
 
-#: Activation names the builders accept (Keras names).
-ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "linear")
+#: Activation names the builders accept (Keras names): the book's activations, and "linear".
+ACTIVATIONS: tuple[str, ...] = (*backprop.ACTIVATIONS, "linear")
 
 #: Activations with learned parameters, which :func:`mlp` adds as layers of their own.
 LEARNED_ACTIVATIONS: tuple[str, ...] = ("prelu",)

@@ -41,6 +41,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from gradbook import backprop
 from gradbook.plots import PLOTLY_CONFIG, plotly_bundle
 
 __all__ = [
@@ -89,8 +90,8 @@ def _live_only_html(kind: str) -> str:
         "JupyterLab to use them. Its precomputed version is part of the built book.</em></p>"
     )
 
-#: Activation names the book's controls offer (Keras names).
-ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu")
+#: Activation names the book's controls offer (Keras names): the book's activations.
+ACTIVATIONS: tuple[str, ...] = backprop.ACTIVATIONS
 
 
 
