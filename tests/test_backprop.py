@@ -30,6 +30,7 @@ from gradbook.backprop import (
     dense_backward,
     gradient_check,
     max_pool2d_backward,
+    softmax,
     softmax_cross_entropy,
 )
 from gradbook.conv import avg_pool2d, conv2d, max_pool2d
@@ -779,3 +780,13 @@ def test_pool_backward_shape_errors(backward):
         with pytest.raises(ValueError) as info:
             backward(x, bad, 2, **kwargs)
         assert str(bad.shape) in str(info.value) and str(expected) in str(info.value)
+
+
+def test_softmax_is_stable_sums_to_one_and_matches_keras():
+    rng = np.random.default_rng(11)
+    z = rng.normal(size=(4, 5)) * 50
+    p = softmax(z, axis=1)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    np.testing.assert_allclose(p, keras.ops.convert_to_numpy(keras.activations.softmax(z, axis=1)), rtol=1e-6)
+    assert np.all(np.isfinite(softmax(np.array([[1e4, -1e4, 0.0]]))))
+    np.testing.assert_allclose(softmax(z.T, axis=0), p.T)

@@ -31,6 +31,7 @@ __all__ = [
     "dense_backward",
     "gradient_check",
     "max_pool2d_backward",
+    "softmax",
     "softmax_cross_entropy",
 ]
 
@@ -245,6 +246,19 @@ def activation_backward(name: str, z, grad_out) -> np.ndarray:
 
 
 # -- loss ------------------------------------------------------------------------------------------------
+def softmax(logits, axis: int = -1) -> np.ndarray:
+    """Softmax of ``logits`` along ``axis``, computed stably (the largest logit is subtracted first).
+
+    Examples
+    --------
+    >>> softmax([[0.0, 0.0], [1000.0, 0.0]]).round(6).tolist()
+    [[0.5, 0.5], [1.0, 0.0]]
+    """
+    z = np.asarray(logits)
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
 def softmax_cross_entropy(logits, labels) -> tuple[float, np.ndarray]:
     r"""Mean softmax cross-entropy of integer ``labels`` and its gradient with respect to ``logits``.
 
@@ -496,9 +510,7 @@ class TwoLayerNet:
 
     def probabilities(self, x) -> np.ndarray:
         """Class probabilities, shape (N, n_out)."""
-        logits = activation(self.hidden_activation, np.asarray(x) @ self.w1 + self.b1) @ self.w2 + self.b2
-        e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(activation(self.hidden_activation, np.asarray(x) @ self.w1 + self.b1) @ self.w2 + self.b2, axis=1)
 
     def loss_and_grads(self, x, y) -> tuple[float, list[np.ndarray]]:
         """Forward, then backward, one layer at a time."""
