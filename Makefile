@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.gradbook-installed
+CLASSROOM_STAMP := $(VENV)/.gradbook-classroom
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
-.PHONY: help setup vendor book test test-unit test-library test-classroom test-notebooks test-browser test-live test-pages lab bench assignments grade clean
+.PHONY: help setup setup-classroom vendor book test test-unit test-library test-classroom test-notebooks test-browser test-live test-pages lab bench assignments grade clean
 
 help:
 	@echo "make book   - set up .venv and build the HTML book into _build/html"
@@ -27,6 +28,13 @@ $(STAMP): requirements.txt pyproject.toml
 	mkdir -p $(VENV)/etc/ipython
 	echo "c.IPKernelApp.capture_fd_output = False" > $(VENV)/etc/ipython/ipython_kernel_config.py
 	touch $(STAMP)
+
+# The instructors' tools (nbgrader): the package's `classroom` extra.
+setup-classroom: $(CLASSROOM_STAMP)
+
+$(CLASSROOM_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[classroom]"
+	touch $(CLASSROOM_STAMP)
 
 vendor: $(STAMP)
 	$(BIN)/python tools/vendor_assets.py _vendor
@@ -51,7 +59,7 @@ test-library: setup
 	$(BIN)/python -m pytest -p no:cacheprovider tests --ignore=tests/browser --ignore=tests/test_classroom.py
 
 # The assignments released and graded with nbgrader (each submission runs in its own kernel).
-test-classroom: setup
+test-classroom: setup-classroom
 	$(BIN)/python -m pytest -p no:cacheprovider tests/test_classroom.py
 
 # Each chapter as a learner runs it (live controls only), checked cell by cell; quick to run alone.
@@ -74,7 +82,8 @@ test-browser: test-live test-pages
 # The suites are independent and each spends much of its time waiting (on a kernel, a browser
 # or a grader), so they run at once; each prints its report when it ends, and every suite runs
 # even if another fails.
-test: setup
+# Everything is installed first: nothing may change the environment while the suites run.
+test: setup setup-classroom
 	@echo "make test: running test-library, test-classroom, test-live and book + test-pages at once; each reports when it ends."
 	$(MAKE) --no-print-directory -k -j4 --output-sync=target test-library test-classroom test-live test-pages
 
@@ -90,10 +99,10 @@ bench: setup
 GRADES ?= _build/assignments/grades.csv
 CELL_TIMEOUT ?= 150
 
-assignments: setup
+assignments: setup-classroom
 	$(BIN)/python -m gradbook.classroom --source assignments/source release _build/assignments/release
 
-grade: setup
+grade: setup-classroom
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [GRADES=file.csv] [CELL_TIMEOUT=150]"; exit 2; }
 	$(BIN)/python -m gradbook.classroom --source assignments/source --cell-timeout $(CELL_TIMEOUT) grade "$(SUBMISSIONS)" "$(GRADES)"
 

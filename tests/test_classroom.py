@@ -272,3 +272,21 @@ def test_grading_a_missing_folder_says_so(tmp_path):
 def test_command_line_reports_errors_instead_of_a_traceback(tmp_path, capsys):
     assert classroom.main(["--source", str(tmp_path / "missing"), "release", str(tmp_path / "out")]) == 2
     assert "No assignment sources" in capsys.readouterr().err
+
+
+def test_without_nbgrader_release_and_grade_say_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(classroom, "_nbgrader_installed", lambda: False)
+    with pytest.raises(RuntimeError, match=r"nbgrader is not installed.*pip install -e '\.\[classroom\]'"):
+        classroom.release(SOURCE, tmp_path / "out")
+    with pytest.raises(RuntimeError, match=r"nbgrader is not installed.*pip install -e '\.\[classroom\]'"):
+        classroom.grade(tmp_path, source=SOURCE)
+    assert not (tmp_path / "out").exists()
+
+
+def test_nbgrader_is_the_classroom_extra_not_a_book_requirement():
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(r.startswith("nbgrader") for r in extras["classroom"])
+    requirements = (ROOT / "requirements.txt").read_text().splitlines()
+    assert not any(line.strip().startswith("nbgrader") for line in requirements)

@@ -24,6 +24,7 @@ Submissions are laid out as nbgrader collects them::
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import re
@@ -93,6 +94,18 @@ def _nbgrader(course: Path, *args: str, timeout: float | None = None) -> subproc
     )
 
 
+def _nbgrader_installed() -> bool:
+    return importlib.util.find_spec("nbgrader") is not None
+
+
+def _require_nbgrader() -> None:
+    if not _nbgrader_installed():
+        raise RuntimeError(
+            "nbgrader is not installed, and releasing or grading assignments needs it: install the "
+            "classroom extra with `pip install -e '.[classroom]'` (make assignments and make grade do this)."
+        )
+
+
 def _prepare(source: Path, course: Path, *, cell_timeout: int) -> None:
     """A scratch nbgrader course: the sources, a config, and the generated assignments (which
     also records every graded cell, hidden tests included, in the course's gradebook)."""
@@ -131,8 +144,10 @@ def release(source: Path, out: Path, *, cell_timeout: int = CELL_TIMEOUT) -> lis
     FileNotFoundError
         If ``source`` does not exist.
     RuntimeError
-        If nbgrader rejects a source notebook (its message is included).
+        If nbgrader is not installed (the ``classroom`` extra), or rejects a source notebook (its
+        message is included).
     """
+    _require_nbgrader()
     with tempfile.TemporaryDirectory() as tmp:
         course = Path(tmp)
         _prepare(Path(source), course, cell_timeout=cell_timeout)
@@ -246,7 +261,10 @@ def grade(
     ------
     FileNotFoundError
         If ``submissions`` or ``source`` does not exist.
+    RuntimeError
+        If nbgrader is not installed (the ``classroom`` extra).
     """
+    _require_nbgrader()
     from nbgrader.api import Gradebook
 
     submissions = Path(submissions)
