@@ -29,6 +29,7 @@ from gradbook.conv import (
     max_pool2d,
     pad_images,
     pool_geometry,
+    receptive_field,
     same_padding,
     sliding_windows,
     window_geometry,
@@ -660,3 +661,18 @@ def test_pool_geometry_defaults_the_stride_to_the_window_and_checks_the_images()
 def test_float_dtype_keeps_floats_and_lifts_integers_to_float64():
     assert float_dtype(np.zeros(1, np.float32)) == np.float32
     assert float_dtype(np.zeros(1, np.uint8)) == np.float64
+
+
+def test_receptive_field_of_one_cell_is_its_input_window_and_of_a_block_the_union():
+    assert receptive_field(slice(4, 5), slice(6, 7), 5, stride=2, padding="same", input_hw=(20, 24)) == \
+        input_window(4, 6, 5, stride=2, padding="same", input_hw=(20, 24))
+    rows, cols = receptive_field(slice(2, 4), slice(1, 3), 3, stride=2, padding="same", input_hw=(14, 14))
+    reads = np.zeros((14, 14), bool)
+    for i in (2, 3):
+        for j in (1, 2):
+            r, c = input_window(i, j, 3, stride=2, padding="same", input_hw=(14, 14))
+            reads[r, c] = True
+    hit_rows, hit_cols = np.nonzero(reads)
+    assert (rows, cols) == (slice(hit_rows.min(), hit_rows.max() + 1), slice(hit_cols.min(), hit_cols.max() + 1))
+    with pytest.raises(ValueError, match="non-empty"):
+        receptive_field(slice(3, 3), slice(0, 1), 3, input_hw=(8, 8))

@@ -44,6 +44,7 @@ __all__ = [
     "max_pool2d",
     "pad_images",
     "pool_geometry",
+    "receptive_field",
     "same_padding",
     "sliding_windows",
     "window_geometry",
@@ -435,6 +436,38 @@ def input_window(i: int, j: int, kernel_size, *, stride=1, padding: Padding = "v
     rows = slice(min(max(top, 0), hw[0]), min(max(top + k[0], 0), hw[0]))
     cols = slice(min(max(left, 0), hw[1]), min(max(left + k[1], 0), hw[1]))
     return rows, cols
+
+
+def receptive_field(rows: slice, cols: slice, kernel_size, *, stride=1, padding: Padding = "valid", input_hw) -> tuple[slice, slice]:
+    """The smallest box of input cells that covers every window read by a block of output cells.
+
+    Parameters
+    ----------
+    rows, cols : slice
+        The block of output cells (non-empty, step 1), e.g. one pooling window on a feature map.
+    kernel_size, stride, padding, input_hw :
+        As for :func:`input_window`.
+
+    Returns
+    -------
+    (rows, cols) : tuple of slice
+        Input rows and columns, clipped to the input. When the stride exceeds the kernel, the
+        windows do not touch and the box also covers the cells between them.
+
+    Examples
+    --------
+    >>> receptive_field(slice(0, 2), slice(0, 2), 3, input_hw=(8, 8))
+    (slice(0, 4, None), slice(0, 4, None))
+    """
+    if rows.stop is None or cols.stop is None or rows.stop <= rows.start or cols.stop <= cols.start:
+        raise ValueError(f"rows and cols must be non-empty slices with a stop, got {rows} and {cols}.")
+    corners = [
+        input_window(i, j, kernel_size, stride=stride, padding=padding, input_hw=input_hw)
+        for i in (rows.start, rows.stop - 1)
+        for j in (cols.start, cols.stop - 1)
+    ]
+    return (slice(min(r.start for r, _ in corners), max(r.stop for r, _ in corners)),
+            slice(min(c.start for _, c in corners), max(c.stop for _, c in corners)))
 
 
 # -- named kernels for exploring -------------------------------------------------------------------

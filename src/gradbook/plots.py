@@ -261,13 +261,7 @@ def convolution_figure(image, kernel2d, *, stride: int = 1, padding: str = "vali
     pi, pj = pooled.shape[0] // 2, pooled.shape[1] // 2
     f_rows = slice(pi * pool, pi * pool + pool)
     f_cols = slice(pj * pool, pj * pool + pool)
-    corners = [
-        conv.input_window(i, j, k, stride=stride, padding=padding, input_hw=image.shape)
-        for i in (f_rows.start, f_rows.stop - 1)
-        for j in (f_cols.start, f_cols.stop - 1)
-    ]
-    in_rows = slice(min(r.start for r, _ in corners), max(r.stop for r, _ in corners))
-    in_cols = slice(min(c.start for _, c in corners), max(c.stop for _, c in corners))
+    in_rows, in_cols = conv.receptive_field(f_rows, f_cols, k, stride=stride, padding=padding, input_hw=image.shape)
 
     accent = PALETTE[1]
     panels = [
