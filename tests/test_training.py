@@ -205,3 +205,16 @@ def test_train_on_a_dataset_gives_the_numbers_of_a_bare_fit(digits):
     keras.utils.set_random_seed(0)
     theirs = bare.fit(pipeline(digits.x_train, digits.y_train, batch_size=32), epochs=2, verbose=0, shuffle=False).history
     np.testing.assert_allclose(ours.history["loss"], theirs["loss"], rtol=1e-6)
+
+
+def test_warmup_cosine_rises_linearly_then_decays_to_zero():
+    from gradbook.training import warmup_cosine
+
+    schedule = warmup_cosine(100, 0.2, warmup_steps=10)
+    values = np.array([float(schedule(step)) for step in (0, 5, 10, 55, 100)])
+    np.testing.assert_allclose(values, [0.0, 0.1, 0.2, 0.1, 0.0], atol=1e-6)
+    no_warmup = warmup_cosine(10, 0.5, warmup_steps=0)
+    assert float(no_warmup(0)) == pytest.approx(0.5) and float(no_warmup(10)) == pytest.approx(0.0, abs=1e-7)
+    for bad in (-1, 100, 1.5):
+        with pytest.raises(ValueError, match="warmup_steps must be a whole number"):
+            warmup_cosine(100, 0.2, warmup_steps=bad)

@@ -123,10 +123,8 @@ class Setup:
             return keras.optimizers.schedules.PiecewiseConstantDecay(bounds, [self.learning_rate, self.learning_rate / 3, self.learning_rate / 9])
         if self.schedule == "exponential":
             return keras.optimizers.schedules.ExponentialDecay(self.learning_rate, decay_steps=steps_per_epoch, decay_rate=0.5)
-        if total < 2:  # a single step leaves no room for a warm-up: plain cosine decay
-            return keras.optimizers.schedules.CosineDecay(self.learning_rate, decay_steps=1)
-        warmup = max(1, total // 10)
-        return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=total - warmup, warmup_target=self.learning_rate, warmup_steps=warmup)
+        # A tenth of the steps (at least one) warms up; a single step leaves no room for it.
+        return training.warmup_cosine(total, self.learning_rate, warmup_steps=0 if total < 2 else max(1, total // 10))
 
 
 @dataclass(frozen=True)

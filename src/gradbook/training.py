@@ -16,7 +16,7 @@ import numpy as np
 
 from gradbook.validation import is_whole
 
-__all__ = ["OPTIMIZERS", "TrainResult", "TrainingDiverged", "optimizer", "pipeline", "train", "train_cnn", "warmup_cosine_adam", "with_loss_scaling"]
+__all__ = ["OPTIMIZERS", "TrainResult", "TrainingDiverged", "optimizer", "pipeline", "train", "train_cnn", "warmup_cosine", "warmup_cosine_adam", "with_loss_scaling"]
 
 #: Optimizer names :func:`optimizer` accepts; "momentum" is SGD with momentum 0.9.
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "rmsprop", "adagrad", "adam")
@@ -329,14 +329,40 @@ def warmup_cosine_adam(total_steps: int, *, peak_learning_rate: float = 3e-3, wa
         raise ValueError(f"peak_learning_rate must be a positive number, got {peak_learning_rate!r}.")
     if not 0.0 <= warmup_fraction < 1.0:
         raise ValueError(f"warmup_fraction must be in [0, 1), got {warmup_fraction!r}.")
-    warmup = int(total_steps * warmup_fraction)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup else float(peak_learning_rate),
-        decay_steps=max(1, total_steps - warmup),
-        warmup_target=float(peak_learning_rate) if warmup else None,
-        warmup_steps=warmup,
+    return keras.optimizers.Adam(learning_rate=warmup_cosine(total_steps, float(peak_learning_rate),
+                                                              warmup_steps=int(total_steps * warmup_fraction)))
+
+
+def warmup_cosine(total_steps: int, peak_learning_rate: float, *, warmup_steps: int):
+    """A learning-rate schedule: linear warm-up from 0 to ``peak_learning_rate``, then cosine decay to 0.
+
+    Parameters
+    ----------
+    total_steps : int
+        Optimizer steps in the whole run.
+    peak_learning_rate : float
+    warmup_steps : int
+        Steps of warm-up, from 0 (none: the decay starts at the peak) to ``total_steps - 1``.
+
+    Returns
+    -------
+    keras.optimizers.schedules.CosineDecay
+
+    Raises
+    ------
+    ValueError
+        For a warm-up that is negative or leaves no step to decay.
+    """
+    import keras
+
+    if not is_whole(warmup_steps, minimum=0) or (warmup_steps and warmup_steps >= total_steps):
+        raise ValueError(f"warmup_steps must be a whole number from 0 to total_steps - 1 ({total_steps - 1}), got {warmup_steps!r}.")
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup_steps else float(peak_learning_rate),
+        decay_steps=max(1, total_steps - warmup_steps),
+        warmup_target=float(peak_learning_rate) if warmup_steps else None,
+        warmup_steps=warmup_steps,
     )
-    return keras.optimizers.Adam(learning_rate=schedule)
 
 
 def optimizer(name: str, learning_rate=0.001, **kwargs: Any):
