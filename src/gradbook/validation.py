@@ -1,10 +1,19 @@
-"""Argument checks shared by the gradbook modules, with one message for each kind of mistake."""
+"""Argument checks shared by the gradbook modules, with one message for each kind of mistake.
+
+Every public function that takes a number, a count or a name from a fixed list checks it with
+:func:`check_number`, :func:`check_whole` or :func:`check_choice` (in the spirit of
+scikit-learn's ``check_scalar``), so the same mistake reads the same everywhere and names the fix.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
+from typing import Any
+
 import numpy as np
 
-__all__ = ["check_input_shape", "is_whole"]
+__all__ = ["check_choice", "check_input_shape", "check_number", "check_whole", "is_whole"]
 
 
 def is_whole(value, minimum: int = 1, *, numpy: bool = True) -> bool:
@@ -24,6 +33,173 @@ def is_whole(value, minimum: int = 1, *, numpy: bool = True) -> bool:
     """
     types = (int, np.integer) if numpy else int
     return not isinstance(value, bool) and isinstance(value, types) and bool(value >= minimum)
+
+
+def check_whole(value, name: str, *, minimum: int = 1, maximum: int | None = None, allow_none: bool = False) -> int | None:
+    """``value`` as a Python ``int`` if it is a whole number in ``[minimum, maximum]``.
+
+    Parameters
+    ----------
+    value : object
+        The argument to check. Booleans and floats such as ``2.0`` are refused.
+    name : str
+        The argument's name, as the caller wrote it; the message starts with it.
+    minimum : int, default 1
+    maximum : int, optional
+        No upper bound when omitted.
+    allow_none : bool, default False
+        Accept ``None`` (and return it).
+
+    Returns
+    -------
+    int or None
+
+    Raises
+    ------
+    ValueError
+        ``"<name> must be a positive whole number, got <value>."`` (or ``>= minimum``,
+        ``from minimum to maximum``, ``... or None``).
+
+    Examples
+    --------
+    >>> check_whole(3, "epochs")
+    3
+    >>> check_whole(0, "epochs")
+    Traceback (most recent call last):
+    ...
+    ValueError: epochs must be a positive whole number, got 0.
+    >>> check_whole(9, "depth", maximum=8)
+    Traceback (most recent call last):
+    ...
+    ValueError: depth must be a whole number from 1 to 8, got 9.
+    """
+    if value is None and allow_none:
+        return None
+    if is_whole(value, minimum) and (maximum is None or value <= maximum):
+        return int(value)
+    if maximum is not None:
+        wanted = f"a whole number from {minimum} to {maximum}"
+    elif minimum == 1:
+        wanted = "a positive whole number"
+    else:
+        wanted = f"a whole number >= {minimum}"
+    if allow_none:
+        wanted += " or None"
+    raise ValueError(f"{name} must be {wanted}, got {value!r}.")
+
+
+def check_number(
+    value,
+    name: str,
+    *,
+    minimum: float = 0.0,
+    maximum: float | None = None,
+    include_minimum: bool = False,
+    include_maximum: bool = True,
+    allow_none: bool = False,
+) -> float | None:
+    """``value`` as a Python ``float`` if it is a finite real number in the given interval.
+
+    The default interval is ``(0, inf)``: a positive number, such as a learning rate.
+
+    Parameters
+    ----------
+    value : object
+        The argument to check. Booleans, strings, NaN and infinity are refused.
+    name : str
+        The argument's name, as the caller wrote it; the message starts with it.
+    minimum : float, default 0.0
+        Lower bound; pass ``-math.inf`` for none.
+    maximum : float, optional
+        Upper bound; none when omitted.
+    include_minimum, include_maximum : bool
+        Whether the bounds themselves are allowed (default: ``(minimum, maximum]``).
+    allow_none : bool, default False
+        Accept ``None`` (and return it).
+
+    Returns
+    -------
+    float or None
+
+    Raises
+    ------
+    ValueError
+        ``"<name> must be a positive number, got <value>."`` for the default interval,
+        otherwise ``"<name> must be a number in [a, b), got <value>."`` with the interval written out.
+
+    Examples
+    --------
+    >>> check_number(0.1, "learning_rate")
+    0.1
+    >>> check_number(float("nan"), "learning_rate")
+    Traceback (most recent call last):
+    ...
+    ValueError: learning_rate must be a positive number, got nan.
+    >>> check_number(1.0, "dropout", maximum=1, include_minimum=True, include_maximum=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: dropout must be a number in [0, 1), got 1.0.
+    """
+    if value is None and allow_none:
+        return None
+    real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if real and math.isfinite(value):
+        above = value >= minimum if include_minimum else value > minimum
+        below = maximum is None or (value <= maximum if include_maximum else value < maximum)
+        if above and below:
+            return float(value)
+    if minimum == 0 and maximum is None and not include_minimum:
+        wanted = "a positive number"
+    elif maximum is None:
+        wanted = f"a number {'>=' if include_minimum else '>'} {_short(minimum)}"
+    elif minimum == -math.inf:
+        wanted = f"a number {'<=' if include_maximum else '<'} {_short(maximum)}"
+    else:
+        wanted = (f"a number in {'[' if include_minimum else '('}{_short(minimum)}, "
+                  f"{_short(maximum)}{']' if include_maximum else ')'}")
+    if allow_none:
+        wanted += " or None"
+    raise ValueError(f"{name} must be {wanted}, got {value!r}.")
+
+
+def check_choice(value, name: str, options: Iterable[Any], *, allow_none: bool = False):
+    """``value`` itself if it is one of ``options``.
+
+    Parameters
+    ----------
+    value : object
+    name : str
+        What the options are (``"activation"``, ``"optimizer"``); the message names it.
+    options : iterable
+        The allowed values, listed in the message in this order.
+    allow_none : bool, default False
+        Accept ``None`` as well (and say so in the message).
+
+    Raises
+    ------
+    ValueError
+        ``"Unknown <name> <value>. Choose one of: a, b, c."``
+
+    Examples
+    --------
+    >>> check_choice("relu", "activation", ("relu", "tanh"))
+    'relu'
+    >>> check_choice("swish", "activation", ("relu", "tanh"))
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown activation 'swish'. Choose one of: relu, tanh.
+    """
+    options = tuple(options)
+    if value is None and allow_none:
+        return None
+    try:
+        known = value in options
+    except TypeError:  # an unhashable value checked against a set-like container
+        known = False
+    if known:
+        return value
+    listed = ", ".join(str(o) for o in options)
+    raise ValueError(f"Unknown {name} {value!r}. Choose {'None or ' if allow_none else ''}one of: {listed}.")
 
 
 def check_input_shape(input_shape) -> tuple[int, ...]:
@@ -46,3 +222,8 @@ def check_input_shape(input_shape) -> tuple[int, ...]:
     if not shape or any(not is_whole(d, numpy=False) for d in shape):
         raise ValueError(f"input_shape must be a sequence of positive whole numbers, got {input_shape!r}.")
     return shape
+
+
+def _short(bound: float) -> str:
+    """A bound as the reader would write it: ``1`` rather than ``1.0``."""
+    return str(int(bound)) if float(bound).is_integer() else repr(float(bound))
