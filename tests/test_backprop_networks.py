@@ -54,6 +54,7 @@ def test_init_is_glorot_uniform_and_seeded():
     assert not a.b1.any() and not a.b2.any()
 
 
+@pytest.mark.slow
 def test_training_solves_xor_with_a_hidden_layer_and_lowers_the_loss():
     net = TwoLayerNet.init(2, 8, 2, seed=0)
     losses = net.train(X_XOR, Y_XOR, lr=1.0, steps=1500)
@@ -61,6 +62,7 @@ def test_training_solves_xor_with_a_hidden_layer_and_lowers_the_loss():
     assert np.array_equal(net.probabilities(X_XOR).argmax(axis=1), Y_XOR)
 
 
+@pytest.mark.slow
 def test_one_hidden_unit_cannot_solve_xor():
     for seed in range(3):
         net = TwoLayerNet.init(2, 1, 2, seed=seed)
@@ -68,6 +70,7 @@ def test_one_hidden_unit_cannot_solve_xor():
         assert np.mean(net.probabilities(X_XOR).argmax(axis=1) == Y_XOR) < 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kwargs, match",
     [({"lr": 0.0, "steps": 10}, "lr"), ({"lr": float("nan"), "steps": 10}, "lr"),

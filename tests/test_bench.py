@@ -186,6 +186,7 @@ def check_result(result: Result, setup: Setup) -> None:
     assert result.first_layer_norm == result.norms_init[0]
 
 
+@pytest.mark.slow
 def test_run_caches_per_setup(bench):
     first = bench.run(SMALL)
     assert bench.run(Setup(depth=3, activation="relu", initializer="he", epochs=1)) is first
@@ -194,6 +195,7 @@ def test_run_caches_per_setup(bench):
     assert not np.array_equal(other.norms_init, first.norms_init)  # other weights, other gradients
 
 
+@pytest.mark.slow
 def test_gradients_at_init_are_what_run_records_before_training(bench, dataset):
     fresh = Bench(dataset)
     norms = fresh.gradients_at_init(SMALL)
@@ -204,6 +206,7 @@ def test_gradients_at_init_are_what_run_records_before_training(bench, dataset):
     assert not fresh._cache                                       # nothing was trained
 
 
+@pytest.mark.slow
 def test_result_fields_are_consistent(bench):
     check_result(bench.run(SMALL), SMALL)
     check_result(bench.run(Setup()), Setup())
@@ -211,10 +214,12 @@ def test_result_fields_are_consistent(bench):
     check_result(bench.run(batch), batch)  # batch-norm layers have no kernel: still depth + 1 rows
 
 
+@pytest.mark.slow
 def test_the_small_setup_learns(bench):
     assert bench.run(SMALL).test_accuracy > 0.5
 
 
+@pytest.mark.slow
 def test_training_follows_the_schedule(bench):
     """The schedule counts steps from the bench's training-set size: halfway per epoch here."""
     setup = Setup(depth=3, activation="relu", initializer="he", epochs=2, schedule="exponential")
@@ -225,6 +230,7 @@ def test_training_follows_the_schedule(bench):
     assert rates[1] / rates[0] == pytest.approx(rates[0] / setup.learning_rate, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_seeds_runs_one_result_per_seed(bench):
     results = bench.seeds(SMALL, seeds=(0, 1))
     assert [r.setup.seed for r in results] == [0, 1]
@@ -232,6 +238,7 @@ def test_seeds_runs_one_result_per_seed(bench):
     assert results[0] is bench.run(SMALL)  # the cache is shared
 
 
+@pytest.mark.slow
 def test_compare_keeps_the_names(bench):
     setups = {"he": SMALL, "he, seed 1": Setup(depth=3, activation="relu", initializer="he", epochs=1, seed=1)}
     results = bench.compare(setups)
@@ -239,6 +246,7 @@ def test_compare_keeps_the_names(bench):
     assert all(results[name] is bench.run(s) for name, s in setups.items())
 
 
+@pytest.mark.slow
 def test_two_benches_on_the_same_data_agree(bench, dataset):
     mine, fresh = bench.run(SMALL), Bench(dataset).run(SMALL)
     assert fresh is not mine
@@ -248,6 +256,7 @@ def test_two_benches_on_the_same_data_agree(bench, dataset):
     assert fresh.history["loss"] == mine.history["loss"]
 
 
+@pytest.mark.slow
 def test_test_set_scores_are_what_fit_with_validation_data_reports(bench, dataset):
     """The bench scores the test set after each epoch outside fit; the numbers are Keras's own."""
     result = bench.run(SMALL)
@@ -264,6 +273,7 @@ def test_test_set_scores_are_what_fit_with_validation_data_reports(bench, datase
 # --- Divergence ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_diverging_setup_is_reported_not_raised(bench):
     result = bench.run(DIVERGING)
     assert result.diverged is not None and "learning rate" in result.diverged
@@ -273,6 +283,7 @@ def test_a_diverging_setup_is_reported_not_raised(bench):
     assert 1 <= len(result.history["loss"]) <= DIVERGING.epochs
 
 
+@pytest.mark.slow
 def test_gradient_clipping_prevents_the_divergence(bench):
     clipped = replace(DIVERGING, clipnorm=1.0)
     result = bench.run(clipped)
@@ -284,16 +295,19 @@ def test_gradient_clipping_prevents_the_divergence(bench):
 # --- Headline results ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("remedy", [{"residual": True}, {"activation": "relu", "initializer": "he"}])
 def test_remedies_raise_the_first_layer_gradient_100x(bench, remedy):
     baseline = bench.run(Setup()).first_layer_norm
     assert bench.run(Setup(**remedy)).first_layer_norm >= 100 * baseline
 
 
+@pytest.mark.slow
 def test_the_baseline_stays_near_chance(bench):
     assert bench.run(Setup()).test_accuracy < 0.2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("remedy", [{"normalization": "batch"}, {"residual": True}])
 def test_remedies_beat_the_baseline_by_20_points(bench, remedy):
     baseline = bench.run(Setup()).test_accuracy
@@ -315,6 +329,7 @@ def fake_result(accuracy: float, first_norm: float = 1.0, diverged: str | None =
     return Result(Setup(), ["hidden_1", "logits"], norms, norms, {}, accuracy, seconds, diverged)
 
 
+@pytest.mark.slow
 def test_measure_trains_only_the_named_setups_and_measures_all_at_init(dataset):
     fresh = Bench(dataset)
     other = replace(SMALL, seed=3)
@@ -325,6 +340,7 @@ def test_measure_trains_only_the_named_setups_and_measures_all_at_init(dataset):
     np.testing.assert_array_equal(norms["at init only"], fresh.gradients_at_init(other))
 
 
+@pytest.mark.slow
 def test_measure_names_a_setup_it_was_not_given(bench):
     with pytest.raises(KeyError, match="'missing'.*Choose among: 'small'"):
         bench.measure({"small": SMALL}, train=["missing"])

@@ -15,6 +15,9 @@ from gradbook import classroom
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "assignments" / "source"
+
+# Every test here runs nbgrader (or checks its packaging next to those that do).
+pytestmark = pytest.mark.slow
 # The graders' default per-cell limit: the fixes assignment's test cell trains two 20-layer networks
 # for 3 epochs each, each allowed a minute (a 15 s limit failed the solution on a busy machine). The
 # looping submission is graded apart, with a shorter limit.

@@ -343,6 +343,7 @@ def test_deep_tanh_with_a_large_init_saturates_more_deep_down(seed, batch):
 
 
 # -- GradientHistory ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_gradient_history_records_every_8_steps(fashion):
     x, y = fashion.x_train, fashion.y_train
     px, py = fashion.x_train[:64], fashion.y_train[:64]
@@ -367,6 +368,7 @@ def test_gradient_history_records_every_8_steps(fashion):
     np.testing.assert_allclose(history.norms[1], layer_gradient_norms(replay, px, py).norms, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_gradient_history_counts_steps_across_epochs(fashion):
     x, y = fashion.x_train[:160], fashion.y_train[:160]  # 5 batches of 32 per epoch
     model = compiled(mlp(1, 8, "relu", "he"))
@@ -377,6 +379,7 @@ def test_gradient_history_counts_steps_across_epochs(fashion):
     assert np.all(np.isfinite(history.norms))
 
 
+@pytest.mark.slow
 def test_gradient_history_uses_its_loss(fashion):
     x, y = fashion.x_train[:64], fashion.y_train[:64]
     model = compiled(mlp(2, 16, "tanh", "glorot"))
@@ -387,6 +390,7 @@ def test_gradient_history_uses_its_loss(fashion):
     np.testing.assert_allclose(history.norms[0], expected, rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("every", [0, -1, 2.5, True])
 def test_gradient_history_rejects_bad_every(every, batch):
     with pytest.raises(ValueError, match="every"):

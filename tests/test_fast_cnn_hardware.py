@@ -186,6 +186,7 @@ def test_dropout_zero_is_allowed():
 
 
 # -- fast_cnn: it learns ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_learns_fashion_mnist_well_above_chance():
     ds = data.load("fashion_mnist", n_train=2000, n_test=500)
     model = fast_cnn(ds.x_train.shape[1:], seed=0)

@@ -324,6 +324,7 @@ def test_loss_floor_rejects_bad_num_classes(k):
 
 
 # -- training: the softmax + from_logits=True bug ----------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("key", ["000", "001"])
 def test_float32_keras_rescues_softmax_with_from_logits(key, small):
     listing = LISTINGS[key]
@@ -336,6 +337,7 @@ def test_float32_keras_rescues_softmax_with_from_logits(key, small):
     assert written["loss"][0] < math.log(10)  # it learned something in one epoch
 
 
+@pytest.mark.slow
 def test_the_rescue_warning_is_a_user_warning(small):
     listing = LISTINGS["000"]
     model = listing.build(SHAPE, seed=0)
@@ -344,6 +346,7 @@ def test_the_rescue_warning_is_a_user_warning(small):
         training.train(model, x, listing.targets(y), seed=0)
 
 
+@pytest.mark.slow
 def test_mixed_bfloat16_loses_the_rescue():
     ds = data.load("fashion_mnist", n_train=2000, n_test=50)
     listing = LISTINGS["000"]
@@ -368,6 +371,7 @@ def test_mixed_bfloat16_loses_the_rescue():
     assert written_now > corrected_now + 0.5
 
 
+@pytest.mark.slow
 def test_002_as_written_is_correct_one_hot_and_sparse_logits_agree(small):
     listing = LISTINGS["002"]
     written_model, written, written_warnings = train_recording(listing, small, corrected=False)

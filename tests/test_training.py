@@ -35,6 +35,7 @@ def make_model(seed=0, optimizer=None, loss="sparse_categorical_crossentropy", m
     return model
 
 
+@pytest.mark.slow
 def test_train_returns_history_timing_and_rate(digits):
     model = make_model()
     result = train(
@@ -62,6 +63,7 @@ def test_train_returns_history_timing_and_rate(digits):
     assert math.isfinite(result.final("loss"))
 
 
+@pytest.mark.slow
 def test_history_without_validation_has_no_val_keys(digits):
     result = train(make_model(), digits.x_train, digits.y_train, epochs=2)
     assert "loss" in result.history and "learning_rate" in result.history
@@ -69,6 +71,7 @@ def test_history_without_validation_has_no_val_keys(digits):
     assert result.epochs == 2
 
 
+@pytest.mark.slow
 def test_final_unknown_metric_lists_recorded(digits):
     result = train(make_model(), digits.x_train, digits.y_train, epochs=1)
     with pytest.raises(KeyError) as info:
@@ -79,6 +82,7 @@ def test_final_unknown_metric_lists_recorded(digits):
         assert key in message
 
 
+@pytest.mark.slow
 def test_history_matches_model_evaluation(digits):
     """The history really is Keras's: the loss of the last epoch is close to an evaluation."""
     model = make_model(optimizer=keras.optimizers.SGD(learning_rate=1e-9))  # weights barely move
@@ -87,6 +91,7 @@ def test_history_matches_model_evaluation(digits):
     assert result.final("loss") == pytest.approx(evaluated, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_same_seed_same_losses(digits):
     kwargs = dict(epochs=3, batch_size=16, validation_data=(digits.x_test, digits.y_test), seed=3)
     a = train(make_model(seed=1), digits.x_train, digits.y_train, **kwargs)
@@ -98,6 +103,7 @@ def test_same_seed_same_losses(digits):
     assert c.history["loss"] != a.history["loss"]
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:`shuffle=True` was passed:UserWarning")
 def test_tf_data_dataset_input(digits):
     import tensorflow as tf
@@ -109,6 +115,7 @@ def test_tf_data_dataset_input(digits):
     assert result.history["loss"][-1] < result.history["loss"][0]
 
 
+@pytest.mark.slow
 def test_huge_learning_rate_raises_training_diverged(digits):
     model = make_model(optimizer=keras.optimizers.SGD(learning_rate=1e6), loss="mse", metrics=(), units=1)
     y = digits.y_train.astype("float32")
@@ -127,6 +134,7 @@ def test_huge_learning_rate_raises_training_diverged(digits):
     assert "1e+06" in message  # the learning rate in force
 
 
+@pytest.mark.slow
 def test_non_finite_inputs_raise_training_diverged_in_epoch_one(digits):
     x = digits.x_train.copy()
     x[0, 0, 0, 0] = np.inf
@@ -138,18 +146,21 @@ def test_non_finite_inputs_raise_training_diverged_in_epoch_one(digits):
     assert "learning rate" in str(info.value)
 
 
+@pytest.mark.slow
 def test_uncompiled_model_raises(digits):
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
     with pytest.raises(ValueError, match="compile"):
         train(model, digits.x_train, digits.y_train)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("epochs", [0, -1, 1.5, True])
 def test_bad_epochs(digits, epochs):
     with pytest.raises(ValueError, match="epochs"):
         train(make_model(), digits.x_train, digits.y_train, epochs=epochs)
 
 
+@pytest.mark.slow
 def test_learning_rate_history_follows_exponential_decay(digits):
     # 128 examples / batch 32 = 4 optimizer steps per epoch.
     schedule = keras.optimizers.schedules.ExponentialDecay(0.2, decay_steps=4, decay_rate=0.5)
@@ -159,6 +170,7 @@ def test_learning_rate_history_follows_exponential_decay(digits):
 
 
 # Keras's Variable.__array__ predates NumPy 2's copy keyword; that warning is Keras's, not ours.
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 def test_learning_rate_history_follows_reduce_lr_on_plateau(digits):
     # A min_delta no change can reach makes every epoch after the first a plateau.
@@ -169,6 +181,7 @@ def test_learning_rate_history_follows_reduce_lr_on_plateau(digits):
     assert float(np.asarray(model.optimizer.learning_rate)) == pytest.approx(0.01, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_extra_callbacks_are_called(digits):
     seen = []
 
@@ -181,6 +194,7 @@ def test_extra_callbacks_are_called(digits):
     assert [l for _, l in seen] == pytest.approx(result.history["loss"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", [lambda: keras.optimizers.SGD(0.1), lambda: keras.optimizers.Adam(1e-2)])
 def test_train_gives_the_numbers_of_a_bare_fit(digits, optimizer):
     """train() builds the loss, metric and optimizer state before fit traces its step; the run must be
@@ -195,6 +209,7 @@ def test_train_gives_the_numbers_of_a_bare_fit(digits, optimizer):
         np.testing.assert_allclose(ours.history[key], theirs[key], rtol=1e-6, err_msg=key)
 
 
+@pytest.mark.slow
 def test_train_on_a_dataset_gives_the_numbers_of_a_bare_fit(digits):
     from gradbook.training import pipeline
 

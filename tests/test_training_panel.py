@@ -284,6 +284,7 @@ def test_failed_run_sets_error_and_reenables_buttons(error):
     assert "trained 2 epoch(s)" in panel._status.value
 
 
+@pytest.mark.slow
 def test_progress_bar_reaches_its_max_after_a_complete_run(digits):
     def run(setting, callbacks):
         model = dense_model()
@@ -302,6 +303,7 @@ def test_progress_bar_reaches_its_max_after_a_complete_run(digits):
     assert "val_accuracy" in panel._status.value
 
 
+@pytest.mark.slow
 def test_stop_ends_the_run_after_the_current_batch_and_keeps_the_weights(digits):
     """Stop pressed during the 4th batch of a 200-epoch run: training ends after that batch."""
     seen = {"batches": 0}
@@ -335,6 +337,7 @@ def test_stop_ends_the_run_after_the_current_batch_and_keeps_the_weights(digits)
     assert panel._train_button.disabled is False and panel._stop_button.disabled is True
 
 
+@pytest.mark.slow
 def test_stop_a_long_real_train_cnn_run(digits):
     """The chapter's own run: train_cnn for 300 epochs, stopped from the main thread."""
     first_batch = threading.Event()
@@ -456,6 +459,7 @@ def test_warmup_cosine_adam_without_warmup_starts_at_the_peak():
     assert _lr_at(default, 100) == pytest.approx(3e-3, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_warmup_cosine_adam_drives_a_training_run(digits):
     steps_per_epoch = math.ceil(len(digits.x_train) / 32)
     model = dense_model()
@@ -537,6 +541,7 @@ def test_optimizer_rejects_bad_learning_rate(lr):
 
 
 # -- training.train: validation_split, per-epoch timing, datasets ------------------------------
+@pytest.mark.slow
 def test_validation_split_counts_training_examples_like_keras(digits):
     x, y = digits.x_train[:130], digits.y_train[:130]
     steps = []
@@ -558,6 +563,7 @@ def test_validation_split_counts_training_examples_like_keras(digits):
     assert result.examples_per_second == pytest.approx(97 * 2 / result.seconds, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_epoch_seconds_and_images_per_second(digits):
     result = training.train(dense_model(), digits.x_train, digits.y_train, epochs=3, batch_size=32, validation_split=0.2)
     n = math.floor(len(digits.x_train) * 0.8)
@@ -583,6 +589,7 @@ def test_images_per_second_of_a_hand_made_result():
     assert math.isnan(zero.images_per_second[0])
 
 
+@pytest.mark.slow
 def test_train_on_a_pipeline(digits):
     ds = training.pipeline(digits.x_train, digits.y_train, batch_size=32, seed=0)
     with warnings.catch_warnings(record=True) as caught:
@@ -597,6 +604,7 @@ def test_train_on_a_pipeline(digits):
     assert result.history["loss"][-1] < result.history["loss"][0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("split", [-0.1, 1.0, 1.5, float("nan")])
 def test_validation_split_out_of_range_raises(digits, split):
     with pytest.raises(ValueError, match="validation_split"):
@@ -604,6 +612,7 @@ def test_validation_split_out_of_range_raises(digits, split):
 
 
 # -- training.train_cnn ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_train_cnn_on_digits_learns(digits):
     model, result = training.train_cnn(digits, depth=2, filters=8, epochs=4, batch_size=32, learning_rate=3e-3, seed=0)
     assert isinstance(model, keras.Model)
@@ -621,6 +630,7 @@ def test_train_cnn_on_digits_learns(digits):
     assert ev.accuracy > 0.5
 
 
+@pytest.mark.slow
 def test_train_cnn_is_seeded_and_picks_the_initializer(digits):
     kwargs = dict(depth=1, filters=4, epochs=1, batch_size=64, optimizer_name="momentum", learning_rate=0.01,
                   validation_split=0.0)
@@ -634,6 +644,7 @@ def test_train_cnn_is_seeded_and_picks_the_initializer(digits):
     assert tanh.name.endswith("_tanh_glorot")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kwargs, word",
     [({"optimizer_name": "nadam"}, "nadam"), ({"epochs": 0}, "epochs"), ({"validation_split": 1.0}, "validation_split"),

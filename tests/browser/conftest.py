@@ -164,3 +164,11 @@ def shut_down_kernels(lab) -> None:
         request = urllib.request.Request(f"{base}/api/kernels/{kernel['id']}?token={token}", method="DELETE")
         urllib.request.urlopen(request, timeout=30).read()
 
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every browser test is slow: it needs the built book or a running JupyterLab."""
+    browser = Path(__file__).resolve().parent
+    for item in items:
+        if browser in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.slow)
