@@ -7,11 +7,12 @@ CLASSROOM_STAMP := $(VENV)/.gradbook-classroom
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
-.PHONY: help setup setup-classroom vendor book test test-unit test-library test-classroom test-notebooks test-browser test-live test-pages lab bench assignments grade clean
+.PHONY: help setup setup-classroom vendor book test test-quick test-unit test-library test-classroom test-notebooks test-browser test-live test-pages lab bench assignments grade clean
 
 help:
 	@echo "make book   - set up .venv and build the HTML book into _build/html"
 	@echo "make test   - set up .venv and run the unit tests, build the book, and run the browser tests"
+	@echo "make test-quick - the unit tests that need no training, nbgrader or browser (seconds, for a quick loop)"
 	@echo "make test-notebooks - run every chapter as a learner would, checked cell by cell (nbval)"
 	@echo "make lab    - open the chapters in JupyterLab"
 	@echo "make bench  - time chapter execution, slider updates, the NumPy convolution and training speed"
@@ -55,6 +56,10 @@ book: setup vendor _build/.gradbook-sources
 
 test-unit: test-library test-classroom
 
+# The quick loop while editing: every unit test not marked slow (no training, nbgrader or browser).
+test-quick: setup
+	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" tests --ignore=tests/browser
+
 test-library: setup
 	$(BIN)/python -m pytest -p no:cacheprovider tests --ignore=tests/browser --ignore=tests/test_classroom.py
 
@@ -97,14 +102,12 @@ bench: setup
 
 # Classroom assignments (nbgrader): see the instructors' page of the book.
 GRADES ?= _build/assignments/grades.csv
-CELL_TIMEOUT ?= 150
-
 assignments: setup-classroom
 	$(BIN)/python -m gradbook.classroom --source assignments/source release _build/assignments/release
 
 grade: setup-classroom
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [GRADES=file.csv] [CELL_TIMEOUT=150]"; exit 2; }
-	$(BIN)/python -m gradbook.classroom --source assignments/source --cell-timeout $(CELL_TIMEOUT) grade "$(SUBMISSIONS)" "$(GRADES)"
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [GRADES=file.csv] [CELL_TIMEOUT=seconds]"; exit 2; }
+	$(BIN)/python -m gradbook.classroom --source assignments/source $(if $(CELL_TIMEOUT),--cell-timeout $(CELL_TIMEOUT)) grade "$(SUBMISSIONS)" "$(GRADES)"
 
 clean:
 	rm -rf _build _vendor
