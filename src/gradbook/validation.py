@@ -226,4 +226,5 @@ def check_input_shape(input_shape) -> tuple[int, ...]:
 
 def _short(bound: float) -> str:
     """A bound as the reader would write it: ``1`` rather than ``1.0``."""
-    return str(int(bound)) if float(bound).is_integer() else repr(float(bound))
+    value = float(bound)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
