@@ -118,6 +118,203 @@ def test_num_classes_and_input_shape(num_classes):
     assert c.get_layer("hidden_1").kernel.shape == (3, 3, 2, 3)
 
 
+# -- the built networks, pinned --------------------------------------------------------------------
+# A few configurations with what the builders made for them before the builders were refactored
+# (issue 17): the model's type and name, every layer's name, class and settings in order, and two
+# position-weighted checksums of the initial weights. A refactoring that changes a layer, its order,
+# a seed or an initializer changes one of these.
+PINNED_SETTINGS = ("units", "filters", "kernel_size", "strides", "padding", "activation", "use_bias", "momentum",
+                   "rate", "seed", "pool_size")
+
+PINNED_BUILDS = {
+    "mlp plain": lambda: mlp(3, 8, "sigmoid", "glorot", input_shape=(6,), seed=1),
+    "mlp remedies": lambda: mlp(4, 8, "tanh", "lecun", init_scale=0.5, normalization="batch", residual=True,
+                                dropout=0.1, input_shape=(5,), seed=2),
+    "mlp prelu, norm after": lambda: mlp(3, 6, "prelu", "he", normalization="layer", norm_position="after",
+                                         input_shape=(4,)),
+    "mlp dropout": lambda: mlp(2, 5, "relu", "normal", dropout=0.3, input_shape=(3, 2), num_classes=4, seed=7),
+    "cnn plain": lambda: cnn(4, 4, "relu", "he", input_shape=(8, 8, 1), pool_every=2, seed=3),
+    "cnn remedies": lambda: cnn(5, 3, "elu", "normal", init_scale=2.0, normalization="batch", residual=True,
+                                dropout=0.2, input_shape=(9, 9, 2), seed=1),
+    "cnn prelu": lambda: cnn(3, 2, "prelu", "glorot", input_shape=(8, 8, 1), num_classes=3),
+    "fast_cnn": lambda: models.fast_cnn((12, 12, 1), 3, filters=(4, 6), dropout=0.25, seed=2),
+}
+
+PINNED = {
+    "mlp plain": (
+        True, "mlp_3x8_sigmoid_glorot",
+        [
+            "flatten Flatten",
+            "hidden_1 Dense units=8 activation=sigmoid use_bias=True",
+            "hidden_2 Dense units=8 activation=sigmoid use_bias=True",
+            "hidden_3 Dense units=8 activation=sigmoid use_bias=True",
+            "logits Dense units=10 activation=linear use_bias=True",
+        ],
+        (8, 49.475247, 125.194206),
+    ),
+    "mlp remedies": (
+        False, "mlp_4x8_tanh_lecun_batchnorm-before_residual_dropout0.1",
+        [
+            "flatten Flatten",
+            "hidden_1 Dense units=8 activation=linear use_bias=True",
+            "norm_1 BatchNormalization momentum=0.9",
+            "act_1 Activation activation=tanh",
+            "drop_1 Dropout rate=0.1 seed=2001",
+            "hidden_2 Dense units=8 activation=linear use_bias=True",
+            "norm_2 BatchNormalization momentum=0.9",
+            "act_2 Activation activation=tanh",
+            "drop_2 Dropout rate=0.1 seed=2002",
+            "add_2 Add",
+            "hidden_3 Dense units=8 activation=linear use_bias=True",
+            "norm_3 BatchNormalization momentum=0.9",
+            "act_3 Activation activation=tanh",
+            "drop_3 Dropout rate=0.1 seed=2003",
+            "add_3 Add",
+            "hidden_4 Dense units=8 activation=linear use_bias=True",
+            "norm_4 BatchNormalization momentum=0.9",
+            "act_4 Activation activation=tanh",
+            "drop_4 Dropout rate=0.1 seed=2004",
+            "add_4 Add",
+            "logits Dense units=10 activation=linear use_bias=True",
+        ],
+        (26, 816.327022, 1003.081676),
+    ),
+    "mlp prelu, norm after": (
+        False, "mlp_3x6_prelu_he_layernorm-after",
+        [
+            "flatten Flatten",
+            "hidden_1 Dense units=6 activation=linear use_bias=True",
+            "act_1 PReLU",
+            "norm_1 LayerNormalization",
+            "hidden_2 Dense units=6 activation=linear use_bias=True",
+            "act_2 PReLU",
+            "norm_2 LayerNormalization",
+            "hidden_3 Dense units=6 activation=linear use_bias=True",
+            "act_3 PReLU",
+            "norm_3 LayerNormalization",
+            "logits Dense units=10 activation=linear use_bias=True",
+        ],
+        (17, 138.287381, 639.336853),
+    ),
+    "mlp dropout": (
+        False, "mlp_2x5_relu_normal_dropout0.3",
+        [
+            "flatten Flatten",
+            "hidden_1 Dense units=5 activation=relu use_bias=True",
+            "drop_1 Dropout rate=0.3 seed=7001",
+            "hidden_2 Dense units=5 activation=relu use_bias=True",
+            "drop_2 Dropout rate=0.3 seed=7002",
+            "logits Dense units=4 activation=linear use_bias=True",
+        ],
+        (6, -0.682497, 0.567436),
+    ),
+    "cnn plain": (
+        True, "cnn_4x4_relu_he",
+        [
+            "hidden_1 Conv2D filters=4 kernel_size=(3, 3) strides=(1, 1) padding=same activation=relu use_bias=True",
+            "hidden_2 Conv2D filters=4 kernel_size=(3, 3) strides=(1, 1) padding=same activation=relu use_bias=True",
+            "pool_1 MaxPooling2D strides=(2, 2) padding=valid pool_size=(2, 2)",
+            "hidden_3 Conv2D filters=4 kernel_size=(3, 3) strides=(1, 1) padding=same activation=relu use_bias=True",
+            "hidden_4 Conv2D filters=4 kernel_size=(3, 3) strides=(1, 1) padding=same activation=relu use_bias=True",
+            "flatten Flatten",
+            "logits Dense units=10 activation=linear use_bias=True",
+        ],
+        (10, 22.471558, 308.351462),
+    ),
+    "cnn remedies": (
+        False, "cnn_5x3_elu_normal_batchnorm-before_residual_dropout0.2",
+        [
+            "hidden_1 Conv2D filters=3 kernel_size=(3, 3) strides=(1, 1) padding=same activation=linear use_bias=True",
+            "norm_1 BatchNormalization momentum=0.9",
+            "act_1 Activation activation=elu",
+            "drop_1 Dropout rate=0.2 seed=1001",
+            "pool_1 MaxPooling2D strides=(2, 2) padding=valid pool_size=(2, 2)",
+            "hidden_2 Conv2D filters=3 kernel_size=(3, 3) strides=(1, 1) padding=same activation=linear use_bias=True",
+            "norm_2 BatchNormalization momentum=0.9",
+            "act_2 Activation activation=elu",
+            "drop_2 Dropout rate=0.2 seed=1002",
+            "add_2 Add",
+            "pool_2 MaxPooling2D strides=(2, 2) padding=valid pool_size=(2, 2)",
+            "hidden_3 Conv2D filters=3 kernel_size=(3, 3) strides=(1, 1) padding=same activation=linear use_bias=True",
+            "norm_3 BatchNormalization momentum=0.9",
+            "act_3 Activation activation=elu",
+            "drop_3 Dropout rate=0.2 seed=1003",
+            "add_3 Add",
+            "hidden_4 Conv2D filters=3 kernel_size=(3, 3) strides=(1, 1) padding=same activation=linear use_bias=True",
+            "norm_4 BatchNormalization momentum=0.9",
+            "act_4 Activation activation=elu",
+            "drop_4 Dropout rate=0.2 seed=1004",
+            "add_4 Add",
+            "hidden_5 Conv2D filters=3 kernel_size=(3, 3) strides=(1, 1) padding=same activation=linear use_bias=True",
+            "norm_5 BatchNormalization momentum=0.9",
+            "act_5 Activation activation=elu",
+            "drop_5 Dropout rate=0.2 seed=1005",
+            "add_5 Add",
+            "flatten Flatten",
+            "logits Dense units=10 activation=linear use_bias=True",
+        ],
+        (32, 488.104477, 583.37396),
+    ),
+    "cnn prelu": (
+        False, "cnn_3x2_prelu_glorot",
+        [
+            "hidden_1 Conv2D filters=2 kernel_size=(3, 3) strides=(1, 1) padding=same activation=linear use_bias=True",
+            "act_1 PReLU",
+            "pool_1 MaxPooling2D strides=(2, 2) padding=valid pool_size=(2, 2)",
+            "hidden_2 Conv2D filters=2 kernel_size=(3, 3) strides=(1, 1) padding=same activation=linear use_bias=True",
+            "act_2 PReLU",
+            "pool_2 MaxPooling2D strides=(2, 2) padding=valid pool_size=(2, 2)",
+            "hidden_3 Conv2D filters=2 kernel_size=(3, 3) strides=(1, 1) padding=same activation=linear use_bias=True",
+            "act_3 PReLU",
+            "flatten Flatten",
+            "logits Dense units=3 activation=linear use_bias=True",
+        ],
+        (11, -5.831497, 62.792439),
+    ),
+    "fast_cnn": (
+        True, "fast_cnn",
+        [
+            "conv_1 Conv2D filters=4 kernel_size=(5, 5) strides=(2, 2) padding=same activation=linear use_bias=False",
+            "norm_1 BatchNormalization momentum=0.99",
+            "act_1 ReLU",
+            "conv_2 Conv2D filters=6 kernel_size=(3, 3) strides=(2, 2) padding=same activation=linear use_bias=False",
+            "norm_2 BatchNormalization momentum=0.99",
+            "act_2 ReLU",
+            "flatten Flatten",
+            "dropout Dropout rate=0.25 seed=2",
+            "logits Dense units=3 activation=linear use_bias=True",
+        ],
+        (12, 165.665357, 269.487503),
+    ),
+}
+
+
+def fingerprint(model):
+    """(Sequential?, name, one line per layer, (weight arrays, sum_k k * sum(w_k), sum_k k * sum(w_k ** 2)))."""
+    layers = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        config = layer.get_config()
+        shown = [f"{key}={config[key]}" for key in PINNED_SETTINGS if key in config]
+        layers.append(" ".join([layer.name, type(layer).__name__, *shown]))
+    w = model.get_weights()
+    sums = sum(k * float(np.sum(a, dtype=np.float64)) for k, a in enumerate(w, 1))
+    squares = sum(k * float(np.sum(np.square(a, dtype=np.float64))) for k, a in enumerate(w, 1))
+    return isinstance(model, keras.Sequential), model.name, layers, (len(w), sums, squares)
+
+
+@pytest.mark.parametrize("case", sorted(PINNED_BUILDS))
+def test_built_networks_are_the_pinned_ones(case):
+    sequential, name, layers, (count, sums, squares) = fingerprint(PINNED_BUILDS[case]())
+    pinned_sequential, pinned_name, pinned_layers, (pinned_count, pinned_sums, pinned_squares) = PINNED[case]
+    assert (sequential, name) == (pinned_sequential, pinned_name)
+    assert layers == pinned_layers
+    assert count == pinned_count
+    assert sums == pytest.approx(pinned_sums, rel=1e-6, abs=1e-5)
+    assert squares == pytest.approx(pinned_squares, rel=1e-6, abs=1e-5)
+
+
 # -- activations -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_every_hidden_layer_uses_the_activation_and_logits_are_linear(activation):
