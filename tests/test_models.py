@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradbook import models
-from gradbook.models import ACTIVATIONS, INITIALIZERS, cnn, initializer, mlp
+from gradbook.models import ACTIVATIONS, INITIALIZERS, cnn, kernel_initializer, mlp
 
 # keras's truncated normal is cut at two standard deviations; the std of what is left is this
 # fraction of the untruncated one, which keras divides out so the scheme's variance is kept.
@@ -386,7 +386,7 @@ def test_biases_start_at_zero():
 @pytest.mark.parametrize("scale", [1.0, 0.5, 3.0])
 @pytest.mark.parametrize("name", INITIALIZERS)
 def test_dense_kernel_std_matches_the_scheme(name, scale):
-    model = mlp(1, width=512, initializer_name=name, init_scale=scale, input_shape=(512,))
+    model = mlp(1, width=512, initializer=name, init_scale=scale, input_shape=(512,))
     w = model.get_layer("hidden_1").kernel.numpy()
     assert w.shape == (512, 512)
     std = expected_std(name, 512, 512) * scale
@@ -405,7 +405,7 @@ def test_dense_kernel_std_matches_the_scheme(name, scale):
 @pytest.mark.parametrize("name", INITIALIZERS)
 def test_unequal_fans_use_the_right_fan(name):
     # fan_in 1024, fan_out 256: tells fan_in from fan_avg.
-    model = mlp(1, width=256, initializer_name=name, init_scale=2.0, input_shape=(1024,))
+    model = mlp(1, width=256, initializer=name, init_scale=2.0, input_shape=(1024,))
     w = model.get_layer("hidden_1").kernel.numpy()
     assert w.std() == pytest.approx(2.0 * expected_std(name, 1024, 256), rel=0.03)
 
@@ -413,22 +413,22 @@ def test_unequal_fans_use_the_right_fan(name):
 @pytest.mark.parametrize("name", INITIALIZERS)
 def test_conv_kernel_std_matches_the_scheme(name):
     # 3x3 kernel, 64 -> 64 channels: fan_in = fan_out = 9 * 64.
-    model = cnn(1, filters=64, initializer_name=name, init_scale=1.5, input_shape=(4, 4, 64))
+    model = cnn(1, filters=64, initializer=name, init_scale=1.5, input_shape=(4, 4, 64))
     w = model.get_layer("hidden_1").kernel.numpy()
     assert w.shape == (3, 3, 64, 64)
     assert w.std() == pytest.approx(1.5 * expected_std(name, 576, 576), rel=0.03)
 
 
 def test_logits_layer_uses_the_same_scheme():
-    model = mlp(1, width=512, initializer_name="he", init_scale=0.5, input_shape=(8,), num_classes=512)
+    model = mlp(1, width=512, initializer="he", init_scale=0.5, input_shape=(8,), num_classes=512)
     w = model.get_layer("logits").kernel.numpy()
     assert w.std() == pytest.approx(0.5 * math.sqrt(2 / 512), rel=0.02)
 
 
-def test_initializer_is_seeded():
-    a = initializer("he", seed=3)((64, 64)).numpy()
-    b = initializer("he", seed=3)((64, 64)).numpy()
-    c = initializer("he", seed=4)((64, 64)).numpy()
+def test_kernel_initializer_is_seeded():
+    a = kernel_initializer("he", seed=3)((64, 64)).numpy()
+    b = kernel_initializer("he", seed=3)((64, 64)).numpy()
+    c = kernel_initializer("he", seed=4)((64, 64)).numpy()
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 
@@ -439,28 +439,28 @@ NON_FINITE = st.sampled_from([float("nan"), float("inf"), float("-inf")])
 
 @settings(max_examples=60)
 @given(st.one_of(SANE_FLOATS, NON_FINITE, st.integers(-5, 5)))
-def test_initializer_accepts_exactly_positive_finite_scales(scale):
+def test_kernel_initializer_accepts_exactly_positive_finite_scales(scale):
     if math.isfinite(scale) and scale > 0:
-        assert initializer("lecun", scale=scale) is not None
+        assert kernel_initializer("lecun", scale=scale) is not None
     else:
         with pytest.raises(ValueError, match="scale"):
-            initializer("lecun", scale=scale)
+            kernel_initializer("lecun", scale=scale)
 
 
-def test_initializer_rejects_unknown_name_listing_choices():
+def test_kernel_initializer_rejects_unknown_name_listing_choices():
     with pytest.raises(ValueError) as err:
-        initializer("xavier")
+        kernel_initializer("xavier")
     for name in INITIALIZERS:
         assert name in str(err.value)
 
 
 @pytest.mark.parametrize("scale", [1e-200, 1e200])
-def test_initializer_extreme_positive_scale_is_built_or_rejected_with_value_error(scale):
+def test_kernel_initializer_extreme_positive_scale_is_built_or_rejected_with_value_error(scale):
     # A positive, finite scale: documented to be accepted; if it cannot be honoured (its variance
     # under- or overflows a float), the error must still be a ValueError about the scale.
     for name in INITIALIZERS:
         try:
-            result = initializer(name, scale=scale)
+            result = kernel_initializer(name, scale=scale)
         except ValueError as err:
             assert "scale" in str(err)
         else:
@@ -468,9 +468,9 @@ def test_initializer_extreme_positive_scale_is_built_or_rejected_with_value_erro
 
 
 @pytest.mark.parametrize("scale", [True, "1", None])
-def test_initializer_rejects_non_numbers(scale):
+def test_kernel_initializer_rejects_non_numbers(scale):
     with pytest.raises(ValueError, match="scale"):
-        initializer("glorot", scale=scale)
+        kernel_initializer("glorot", scale=scale)
 
 
 # -- argument validation ---------------------------------------------------------------------------
@@ -583,6 +583,6 @@ def test_bad_pool_every(pool_every):
 
 
 def test_public_names():
-    assert set(models.__all__) == {"ACTIVATIONS", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "fast_cnn", "initializer", "mlp"}
+    assert set(models.__all__) == {"ACTIVATIONS", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "fast_cnn", "kernel_initializer", "mlp"}
     assert INITIALIZERS == ("glorot", "he", "lecun", "normal")
     assert {"sigmoid", "tanh", "relu"} <= set(ACTIVATIONS)

@@ -22,15 +22,15 @@ def baseline(probe):
 @pytest.mark.parametrize(
     "kwargs, training",
     [
-        ({"activation": "relu", "initializer_name": "he"}, False),
+        ({"activation": "relu", "initializer": "he"}, False),
         ({"residual": True}, False),
         ({"normalization": "batch"}, True),
         ({"normalization": "batch", "norm_position": "after"}, True),
     ],
 )
 def test_remedies_raise_the_first_layer_gradient_at_least_100x(probe, baseline, kwargs, training):
-    args = {"activation": "sigmoid", "initializer_name": "glorot", **kwargs}
-    model = models.mlp(20, 64, args.pop("activation"), args.pop("initializer_name"), **args)
+    args = {"activation": "sigmoid", "initializer": "glorot", **kwargs}
+    model = models.mlp(20, 64, args.pop("activation"), args.pop("initializer"), **args)
     first = diagnostics.layer_gradient_norms(model, *probe, training=training).norms[0]
     assert first > 100 * baseline, (kwargs, first, baseline)
 
@@ -101,11 +101,11 @@ def test_remedy_arguments_are_validated(kwargs, match):
 @pytest.mark.parametrize(
     "kwargs",
     [{"residual": True}, {"normalization": "batch"}, {"normalization": "layer", "norm_position": "after"},
-     {"dropout": 0.1}, {"activation": "prelu", "initializer_name": "he"}],
+     {"dropout": 0.1}, {"activation": "prelu", "initializer": "he"}],
 )
 def test_cnn_takes_the_same_remedies(kwargs):
-    args = {"activation": "relu", "initializer_name": "he", **kwargs}
-    model = models.cnn(7, 4, args.pop("activation"), args.pop("initializer_name"), input_shape=(12, 12, 1), **args)
+    args = {"activation": "relu", "initializer": "he", **kwargs}
+    model = models.cnn(7, 4, args.pop("activation"), args.pop("initializer"), input_shape=(12, 12, 1), **args)
     names = [l.name for l in model.layers]
     assert [n for n in names if n.startswith("hidden_")] == [f"hidden_{i}" for i in range(1, 8)]
     assert all(isinstance(model.get_layer(f"hidden_{i}"), keras.layers.Conv2D) for i in range(1, 8))
