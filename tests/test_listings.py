@@ -254,6 +254,45 @@ def test_bad_input_shape(shape):
             LISTINGS[key].build(shape)
 
 
+# -- build: without pooling --------------------------------------------------------------------------
+# Without its pools, 28x28 shrinks only by the valid convolutions: 28 -> 26 -> 24 (-> 22).
+WITHOUT_POOLING = {
+    "000": THREE_CONVS + dense_params(22 * 22 * 64, 64) + dense_params(64, 10),
+    "001": TWO_CONVS + dense_params(24 * 24 * 64, 128) + dense_params(128, 10),
+    "002": THREE_CONVS + dense_params(22 * 22 * 64, 64) + dense_params(64, 10),
+    "004": TWO_CONVS + dense_params(24 * 24 * 64, 64) + dense_params(64, 10),
+}
+
+
+@pytest.mark.parametrize("key", sorted(LISTINGS))
+def test_without_pooling_the_convolutions_keep_their_parameters_and_the_dense_layer_grows(key, images):
+    pooled = LISTINGS[key].build(SHAPE)
+    unpooled = LISTINGS[key].build(SHAPE, pooling=False)
+    assert not layers_of(unpooled, keras.layers.MaxPooling2D)
+    conv_weights = lambda model: sum(layer.count_params() for layer in layers_of(model, keras.layers.Conv2D))
+    assert conv_weights(unpooled) == conv_weights(pooled)
+    assert unpooled.count_params() == WITHOUT_POOLING[key]
+    assert unpooled.count_params() > 10 * pooled.count_params()
+    p = np.asarray(unpooled(images[:2]))
+    assert p.shape == (2, 10)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("key", sorted(LISTINGS))
+def test_without_pooling_the_smallest_image_is_what_the_convolutions_leave(key):
+    side = 2 * EXPECTED[key][0] + 1  # each valid 3x3 convolution takes 2 pixels off a side
+    model = LISTINGS[key].build((side, side, 1), pooling=False)
+    assert np.asarray(model(np.zeros((1, side, side, 1), np.float32))).shape == (1, 10)
+    with pytest.raises(ValueError, match=f"{side}x{side}"):
+        LISTINGS[key].build((side - 1, side - 1, 1), pooling=False)
+
+
+@pytest.mark.parametrize("pooling", [1, 0, "no", None])
+def test_pooling_must_be_true_or_false(pooling):
+    with pytest.raises(ValueError, match="pooling"):
+        LISTINGS["004"].build(SHAPE, pooling=pooling)
+
+
 # -- targets ---------------------------------------------------------------------------------------
 def test_targets():
     y = np.array([3, 0, 9, 3])

@@ -1,4 +1,5 @@
-"""Tests for gradbook.models: the MLP and CNN builders of chapters 4 and 5, and their initializers.
+"""Tests for gradbook.models: the MLP and CNN builders of chapters 4 and 5 with their initializers and
+remedies, and the fast CNN of chapter 6.
 
 Every expectation is derived independently of the builders: layer counts and names from the
 arguments, initial weight spreads from the published formulas (Glorot, He, LeCun, a fixed
@@ -15,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradbook import models
-from gradbook.models import ACTIVATIONS, INITIALIZERS, cnn, initializer, mlp
+from gradbook import data, diagnostics, models, training
+from gradbook.models import ACTIVATIONS, INITIALIZERS, cnn, fast_cnn, kernel_initializer, mlp
 
 # keras's truncated normal is cut at two standard deviations; the std of what is left is this
 # fraction of the untruncated one, which keras divides out so the scheme's variance is kept.
@@ -118,6 +119,203 @@ def test_num_classes_and_input_shape(num_classes):
     assert c.get_layer("hidden_1").kernel.shape == (3, 3, 2, 3)
 
 
+# -- the built networks, pinned --------------------------------------------------------------------
+# A few configurations with what the builders made for them before the builders were refactored
+# (issue 17): the model's type and name, every layer's name, class and settings in order, and two
+# position-weighted checksums of the initial weights. A refactoring that changes a layer, its order,
+# a seed or an initializer changes one of these.
+PINNED_SETTINGS = ("units", "filters", "kernel_size", "strides", "padding", "activation", "use_bias", "momentum",
+                   "rate", "seed", "pool_size")
+
+PINNED_BUILDS = {
+    "mlp plain": lambda: mlp(3, 8, "sigmoid", "glorot", input_shape=(6,), seed=1),
+    "mlp remedies": lambda: mlp(4, 8, "tanh", "lecun", init_scale=0.5, normalization="batch", residual=True,
+                                dropout=0.1, input_shape=(5,), seed=2),
+    "mlp prelu, norm after": lambda: mlp(3, 6, "prelu", "he", normalization="layer", norm_position="after",
+                                         input_shape=(4,)),
+    "mlp dropout": lambda: mlp(2, 5, "relu", "normal", dropout=0.3, input_shape=(3, 2), num_classes=4, seed=7),
+    "cnn plain": lambda: cnn(4, 4, "relu", "he", input_shape=(8, 8, 1), pool_every=2, seed=3),
+    "cnn remedies": lambda: cnn(5, 3, "elu", "normal", init_scale=2.0, normalization="batch", residual=True,
+                                dropout=0.2, input_shape=(9, 9, 2), seed=1),
+    "cnn prelu": lambda: cnn(3, 2, "prelu", "glorot", input_shape=(8, 8, 1), num_classes=3),
+    "fast_cnn": lambda: models.fast_cnn((12, 12, 1), 3, filters=(4, 6), dropout=0.25, seed=2),
+}
+
+PINNED = {
+    "mlp plain": (
+        True, "mlp_3x8_sigmoid_glorot",
+        [
+            "flatten Flatten",
+            "hidden_1 Dense units=8 activation=sigmoid use_bias=True",
+            "hidden_2 Dense units=8 activation=sigmoid use_bias=True",
+            "hidden_3 Dense units=8 activation=sigmoid use_bias=True",
+            "logits Dense units=10 activation=linear use_bias=True",
+        ],
+        (8, 49.475247, 125.194206),
+    ),
+    "mlp remedies": (
+        False, "mlp_4x8_tanh_lecun_batchnorm-before_residual_dropout0.1",
+        [
+            "flatten Flatten",
+            "hidden_1 Dense units=8 activation=linear use_bias=True",
+            "norm_1 BatchNormalization momentum=0.9",
+            "act_1 Activation activation=tanh",
+            "drop_1 Dropout rate=0.1 seed=2001",
+            "hidden_2 Dense units=8 activation=linear use_bias=True",
+            "norm_2 BatchNormalization momentum=0.9",
+            "act_2 Activation activation=tanh",
+            "drop_2 Dropout rate=0.1 seed=2002",
+            "add_2 Add",
+            "hidden_3 Dense units=8 activation=linear use_bias=True",
+            "norm_3 BatchNormalization momentum=0.9",
+            "act_3 Activation activation=tanh",
+            "drop_3 Dropout rate=0.1 seed=2003",
+            "add_3 Add",
+            "hidden_4 Dense units=8 activation=linear use_bias=True",
+            "norm_4 BatchNormalization momentum=0.9",
+            "act_4 Activation activation=tanh",
+            "drop_4 Dropout rate=0.1 seed=2004",
+            "add_4 Add",
+            "logits Dense units=10 activation=linear use_bias=True",
+        ],
+        (26, 816.327022, 1003.081676),
+    ),
+    "mlp prelu, norm after": (
+        False, "mlp_3x6_prelu_he_layernorm-after",
+        [
+            "flatten Flatten",
+            "hidden_1 Dense units=6 activation=linear use_bias=True",
+            "act_1 PReLU",
+            "norm_1 LayerNormalization",
+            "hidden_2 Dense units=6 activation=linear use_bias=True",
+            "act_2 PReLU",
+            "norm_2 LayerNormalization",
+            "hidden_3 Dense units=6 activation=linear use_bias=True",
+            "act_3 PReLU",
+            "norm_3 LayerNormalization",
+            "logits Dense units=10 activation=linear use_bias=True",
+        ],
+        (17, 138.287381, 639.336853),
+    ),
+    "mlp dropout": (
+        False, "mlp_2x5_relu_normal_dropout0.3",
+        [
+            "flatten Flatten",
+            "hidden_1 Dense units=5 activation=relu use_bias=True",
+            "drop_1 Dropout rate=0.3 seed=7001",
+            "hidden_2 Dense units=5 activation=relu use_bias=True",
+            "drop_2 Dropout rate=0.3 seed=7002",
+            "logits Dense units=4 activation=linear use_bias=True",
+        ],
+        (6, -0.682497, 0.567436),
+    ),
+    "cnn plain": (
+        True, "cnn_4x4_relu_he",
+        [
+            "hidden_1 Conv2D filters=4 kernel_size=(3, 3) strides=(1, 1) padding=same activation=relu use_bias=True",
+            "hidden_2 Conv2D filters=4 kernel_size=(3, 3) strides=(1, 1) padding=same activation=relu use_bias=True",
+            "pool_1 MaxPooling2D strides=(2, 2) padding=valid pool_size=(2, 2)",
+            "hidden_3 Conv2D filters=4 kernel_size=(3, 3) strides=(1, 1) padding=same activation=relu use_bias=True",
+            "hidden_4 Conv2D filters=4 kernel_size=(3, 3) strides=(1, 1) padding=same activation=relu use_bias=True",
+            "flatten Flatten",
+            "logits Dense units=10 activation=linear use_bias=True",
+        ],
+        (10, 22.471558, 308.351462),
+    ),
+    "cnn remedies": (
+        False, "cnn_5x3_elu_normal_batchnorm-before_residual_dropout0.2",
+        [
+            "hidden_1 Conv2D filters=3 kernel_size=(3, 3) strides=(1, 1) padding=same activation=linear use_bias=True",
+            "norm_1 BatchNormalization momentum=0.9",
+            "act_1 Activation activation=elu",
+            "drop_1 Dropout rate=0.2 seed=1001",
+            "pool_1 MaxPooling2D strides=(2, 2) padding=valid pool_size=(2, 2)",
+            "hidden_2 Conv2D filters=3 kernel_size=(3, 3) strides=(1, 1) padding=same activation=linear use_bias=True",
+            "norm_2 BatchNormalization momentum=0.9",
+            "act_2 Activation activation=elu",
+            "drop_2 Dropout rate=0.2 seed=1002",
+            "add_2 Add",
+            "pool_2 MaxPooling2D strides=(2, 2) padding=valid pool_size=(2, 2)",
+            "hidden_3 Conv2D filters=3 kernel_size=(3, 3) strides=(1, 1) padding=same activation=linear use_bias=True",
+            "norm_3 BatchNormalization momentum=0.9",
+            "act_3 Activation activation=elu",
+            "drop_3 Dropout rate=0.2 seed=1003",
+            "add_3 Add",
+            "hidden_4 Conv2D filters=3 kernel_size=(3, 3) strides=(1, 1) padding=same activation=linear use_bias=True",
+            "norm_4 BatchNormalization momentum=0.9",
+            "act_4 Activation activation=elu",
+            "drop_4 Dropout rate=0.2 seed=1004",
+            "add_4 Add",
+            "hidden_5 Conv2D filters=3 kernel_size=(3, 3) strides=(1, 1) padding=same activation=linear use_bias=True",
+            "norm_5 BatchNormalization momentum=0.9",
+            "act_5 Activation activation=elu",
+            "drop_5 Dropout rate=0.2 seed=1005",
+            "add_5 Add",
+            "flatten Flatten",
+            "logits Dense units=10 activation=linear use_bias=True",
+        ],
+        (32, 488.104477, 583.37396),
+    ),
+    "cnn prelu": (
+        False, "cnn_3x2_prelu_glorot",
+        [
+            "hidden_1 Conv2D filters=2 kernel_size=(3, 3) strides=(1, 1) padding=same activation=linear use_bias=True",
+            "act_1 PReLU",
+            "pool_1 MaxPooling2D strides=(2, 2) padding=valid pool_size=(2, 2)",
+            "hidden_2 Conv2D filters=2 kernel_size=(3, 3) strides=(1, 1) padding=same activation=linear use_bias=True",
+            "act_2 PReLU",
+            "pool_2 MaxPooling2D strides=(2, 2) padding=valid pool_size=(2, 2)",
+            "hidden_3 Conv2D filters=2 kernel_size=(3, 3) strides=(1, 1) padding=same activation=linear use_bias=True",
+            "act_3 PReLU",
+            "flatten Flatten",
+            "logits Dense units=3 activation=linear use_bias=True",
+        ],
+        (11, -5.831497, 62.792439),
+    ),
+    "fast_cnn": (
+        True, "fast_cnn",
+        [
+            "conv_1 Conv2D filters=4 kernel_size=(5, 5) strides=(2, 2) padding=same activation=linear use_bias=False",
+            "norm_1 BatchNormalization momentum=0.99",
+            "act_1 ReLU",
+            "conv_2 Conv2D filters=6 kernel_size=(3, 3) strides=(2, 2) padding=same activation=linear use_bias=False",
+            "norm_2 BatchNormalization momentum=0.99",
+            "act_2 ReLU",
+            "flatten Flatten",
+            "dropout Dropout rate=0.25 seed=2",
+            "logits Dense units=3 activation=linear use_bias=True",
+        ],
+        (12, 165.665357, 269.487503),
+    ),
+}
+
+
+def fingerprint(model):
+    """(Sequential?, name, one line per layer, (weight arrays, sum_k k * sum(w_k), sum_k k * sum(w_k ** 2)))."""
+    layers = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        config = layer.get_config()
+        shown = [f"{key}={config[key]}" for key in PINNED_SETTINGS if key in config]
+        layers.append(" ".join([layer.name, type(layer).__name__, *shown]))
+    w = model.get_weights()
+    sums = sum(k * float(np.sum(a, dtype=np.float64)) for k, a in enumerate(w, 1))
+    squares = sum(k * float(np.sum(np.square(a, dtype=np.float64))) for k, a in enumerate(w, 1))
+    return isinstance(model, keras.Sequential), model.name, layers, (len(w), sums, squares)
+
+
+@pytest.mark.parametrize("case", sorted(PINNED_BUILDS))
+def test_built_networks_are_the_pinned_ones(case):
+    sequential, name, layers, (count, sums, squares) = fingerprint(PINNED_BUILDS[case]())
+    pinned_sequential, pinned_name, pinned_layers, (pinned_count, pinned_sums, pinned_squares) = PINNED[case]
+    assert (sequential, name) == (pinned_sequential, pinned_name)
+    assert layers == pinned_layers
+    assert count == pinned_count
+    assert sums == pytest.approx(pinned_sums, rel=1e-6, abs=1e-5)
+    assert squares == pytest.approx(pinned_squares, rel=1e-6, abs=1e-5)
+
+
 # -- activations -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_every_hidden_layer_uses_the_activation_and_logits_are_linear(activation):
@@ -189,7 +387,7 @@ def test_biases_start_at_zero():
 @pytest.mark.parametrize("scale", [1.0, 0.5, 3.0])
 @pytest.mark.parametrize("name", INITIALIZERS)
 def test_dense_kernel_std_matches_the_scheme(name, scale):
-    model = mlp(1, width=512, initializer_name=name, init_scale=scale, input_shape=(512,))
+    model = mlp(1, width=512, initializer=name, init_scale=scale, input_shape=(512,))
     w = model.get_layer("hidden_1").kernel.numpy()
     assert w.shape == (512, 512)
     std = expected_std(name, 512, 512) * scale
@@ -208,7 +406,7 @@ def test_dense_kernel_std_matches_the_scheme(name, scale):
 @pytest.mark.parametrize("name", INITIALIZERS)
 def test_unequal_fans_use_the_right_fan(name):
     # fan_in 1024, fan_out 256: tells fan_in from fan_avg.
-    model = mlp(1, width=256, initializer_name=name, init_scale=2.0, input_shape=(1024,))
+    model = mlp(1, width=256, initializer=name, init_scale=2.0, input_shape=(1024,))
     w = model.get_layer("hidden_1").kernel.numpy()
     assert w.std() == pytest.approx(2.0 * expected_std(name, 1024, 256), rel=0.03)
 
@@ -216,22 +414,22 @@ def test_unequal_fans_use_the_right_fan(name):
 @pytest.mark.parametrize("name", INITIALIZERS)
 def test_conv_kernel_std_matches_the_scheme(name):
     # 3x3 kernel, 64 -> 64 channels: fan_in = fan_out = 9 * 64.
-    model = cnn(1, filters=64, initializer_name=name, init_scale=1.5, input_shape=(4, 4, 64))
+    model = cnn(1, filters=64, initializer=name, init_scale=1.5, input_shape=(4, 4, 64))
     w = model.get_layer("hidden_1").kernel.numpy()
     assert w.shape == (3, 3, 64, 64)
     assert w.std() == pytest.approx(1.5 * expected_std(name, 576, 576), rel=0.03)
 
 
 def test_logits_layer_uses_the_same_scheme():
-    model = mlp(1, width=512, initializer_name="he", init_scale=0.5, input_shape=(8,), num_classes=512)
+    model = mlp(1, width=512, initializer="he", init_scale=0.5, input_shape=(8,), num_classes=512)
     w = model.get_layer("logits").kernel.numpy()
     assert w.std() == pytest.approx(0.5 * math.sqrt(2 / 512), rel=0.02)
 
 
-def test_initializer_is_seeded():
-    a = initializer("he", seed=3)((64, 64)).numpy()
-    b = initializer("he", seed=3)((64, 64)).numpy()
-    c = initializer("he", seed=4)((64, 64)).numpy()
+def test_kernel_initializer_is_seeded():
+    a = kernel_initializer("he", seed=3)((64, 64)).numpy()
+    b = kernel_initializer("he", seed=3)((64, 64)).numpy()
+    c = kernel_initializer("he", seed=4)((64, 64)).numpy()
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 
@@ -242,28 +440,28 @@ NON_FINITE = st.sampled_from([float("nan"), float("inf"), float("-inf")])
 
 @settings(max_examples=60)
 @given(st.one_of(SANE_FLOATS, NON_FINITE, st.integers(-5, 5)))
-def test_initializer_accepts_exactly_positive_finite_scales(scale):
+def test_kernel_initializer_accepts_exactly_positive_finite_scales(scale):
     if math.isfinite(scale) and scale > 0:
-        assert initializer("lecun", scale=scale) is not None
+        assert kernel_initializer("lecun", scale=scale) is not None
     else:
         with pytest.raises(ValueError, match="scale"):
-            initializer("lecun", scale=scale)
+            kernel_initializer("lecun", scale=scale)
 
 
-def test_initializer_rejects_unknown_name_listing_choices():
+def test_kernel_initializer_rejects_unknown_name_listing_choices():
     with pytest.raises(ValueError) as err:
-        initializer("xavier")
+        kernel_initializer("xavier")
     for name in INITIALIZERS:
         assert name in str(err.value)
 
 
 @pytest.mark.parametrize("scale", [1e-200, 1e200])
-def test_initializer_extreme_positive_scale_is_built_or_rejected_with_value_error(scale):
+def test_kernel_initializer_extreme_positive_scale_is_built_or_rejected_with_value_error(scale):
     # A positive, finite scale: documented to be accepted; if it cannot be honoured (its variance
     # under- or overflows a float), the error must still be a ValueError about the scale.
     for name in INITIALIZERS:
         try:
-            result = initializer(name, scale=scale)
+            result = kernel_initializer(name, scale=scale)
         except ValueError as err:
             assert "scale" in str(err)
         else:
@@ -271,9 +469,321 @@ def test_initializer_extreme_positive_scale_is_built_or_rejected_with_value_erro
 
 
 @pytest.mark.parametrize("scale", [True, "1", None])
-def test_initializer_rejects_non_numbers(scale):
+def test_kernel_initializer_rejects_non_numbers(scale):
     with pytest.raises(ValueError, match="scale"):
-        initializer("glorot", scale=scale)
+        kernel_initializer("glorot", scale=scale)
+
+
+# -- remedies: normalisation, residual connections, dropout ------------------------------------------
+@pytest.fixture(scope="module")
+def probe():
+    ds = data.load("fashion_mnist", n_train=256, seed=0)
+    return ds.x_train, ds.y_train
+
+
+@pytest.fixture(scope="module")
+def baseline(probe):
+    """First-layer gradient norm of the 20-layer sigmoid MLP with Glorot init."""
+    return diagnostics.layer_gradient_norms(models.mlp(20, 64, "sigmoid", "glorot"), *probe).norms[0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, training",
+    [
+        ({"activation": "relu", "initializer": "he"}, False),
+        ({"residual": True}, False),
+        ({"normalization": "batch"}, True),
+        ({"normalization": "batch", "norm_position": "after"}, True),
+    ],
+)
+def test_remedies_raise_the_first_layer_gradient_at_least_100x(probe, baseline, kwargs, training):
+    args = {"activation": "sigmoid", "initializer": "glorot", **kwargs}
+    model = models.mlp(20, 64, args.pop("activation"), args.pop("initializer"), **args)
+    first = diagnostics.layer_gradient_norms(model, *probe, training=training).norms[0]
+    assert first > 100 * baseline, (kwargs, first, baseline)
+
+
+def test_dropout_alone_does_not_rescue_the_gradient(probe, baseline):
+    model = models.mlp(20, 64, "sigmoid", "glorot", dropout=0.2)
+    first = diagnostics.layer_gradient_norms(model, *probe).norms[0]
+    assert first < 10 * baseline
+
+
+def test_block_structure():
+    m = models.mlp(4, 8, "tanh", "glorot", normalization="layer", residual=True, dropout=0.1)
+    names = [l.name for l in m.layers]
+    assert [n for n in names if n.startswith("hidden_")] == ["hidden_1", "hidden_2", "hidden_3", "hidden_4"]
+    assert [n for n in names if n.startswith("norm_")] == ["norm_1", "norm_2", "norm_3", "norm_4"]
+    assert [n for n in names if n.startswith("act_")] == ["act_1", "act_2", "act_3", "act_4"]
+    assert [n for n in names if n.startswith("drop_")] == ["drop_1", "drop_2", "drop_3", "drop_4"]
+    assert [n for n in names if n.startswith("add_")] == ["add_2", "add_3", "add_4"]  # widths match from block 2
+    assert isinstance(m.get_layer("norm_1"), keras.layers.LayerNormalization)
+    assert m.output.shape[-1] == 10
+    b = models.mlp(3, 8, "relu", "he", normalization="batch", norm_position="after")
+    assert isinstance(b.get_layer("norm_1"), keras.layers.BatchNormalization)
+    assert b.get_layer("hidden_1").activation is keras.activations.relu  # activation inside, norm after
+    assert not any(l.name.startswith("act_") for l in b.layers)
+
+
+def test_residual_block_adds_its_input():
+    m = models.mlp(2, 8, "relu", "he", residual=True, input_shape=(8,))
+    x = np.random.default_rng(0).normal(size=(5, 8)).astype(np.float32)
+    h1 = keras.Model(m.inputs[0], m.get_layer("hidden_1").output)(x).numpy()
+    block2 = keras.Model(m.inputs[0], m.get_layer("hidden_2").output)(x).numpy()
+    added = keras.Model(m.inputs[0], m.get_layer("add_2").output)(x).numpy()
+    np.testing.assert_allclose(added, h1 + block2, rtol=1e-6)
+
+
+def test_plain_arguments_still_give_a_sequential():
+    assert isinstance(models.mlp(3), keras.Sequential)
+    assert not isinstance(models.mlp(3, residual=True), keras.Sequential)
+
+
+def test_activation_stats_follow_the_activation_layer(probe):
+    m = models.mlp(3, 16, "tanh", "glorot", normalization="batch")
+    stats = diagnostics.activation_stats(m, probe[0][:32])
+    assert [s.layer for s in stats] == ["act_1", "act_2", "act_3"]
+    out = keras.Model(m.inputs[0], m.get_layer("act_2").output)(probe[0][:32]).numpy()
+    np.testing.assert_allclose(stats[1].std, out.std(), rtol=1e-5)
+    assert all(s.activation == "tanh" for s in stats)
+
+
+def test_measuring_in_training_mode_leaves_batch_norm_statistics_alone(probe):
+    m = models.mlp(3, 16, "relu", "he", normalization="batch")
+    before = [v.numpy().copy() for v in m.non_trainable_variables]
+    diagnostics.layer_gradient_norms(m, *probe, training=True)
+    for old, v in zip(before, m.non_trainable_variables):
+        np.testing.assert_array_equal(old, v.numpy())
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"normalization": "group"}, "normalization"), ({"norm_position": "middle", "normalization": "batch"}, "norm_position"),
+     ({"residual": 1}, "residual"), ({"dropout": 1.0}, "dropout"), ({"dropout": -0.1}, "dropout"), ({"dropout": True}, "dropout")],
+)
+def test_remedy_arguments_are_validated(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        models.mlp(3, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"residual": True}, {"normalization": "batch"}, {"normalization": "layer", "norm_position": "after"},
+     {"dropout": 0.1}, {"activation": "prelu", "initializer": "he"}],
+)
+def test_cnn_takes_the_same_remedies(kwargs):
+    args = {"activation": "relu", "initializer": "he", **kwargs}
+    model = models.cnn(7, 4, args.pop("activation"), args.pop("initializer"), input_shape=(12, 12, 1), **args)
+    names = [l.name for l in model.layers]
+    assert [n for n in names if n.startswith("hidden_")] == [f"hidden_{i}" for i in range(1, 8)]
+    assert all(isinstance(model.get_layer(f"hidden_{i}"), keras.layers.Conv2D) for i in range(1, 8))
+    if kwargs.get("residual"):
+        assert [n for n in names if n.startswith("add_")] == [f"add_{i}" for i in range(2, 8)]
+    if "normalization" in kwargs:
+        assert len([n for n in names if n.startswith("norm_")]) == 7
+    if "dropout" in kwargs:
+        assert len([n for n in names if n.startswith("drop_")]) == 7
+    assert any(n.startswith("pool_") for n in names)
+    out = model(np.zeros((2, 12, 12, 1), np.float32))
+    assert tuple(out.shape) == (2, 10)
+
+
+def test_residual_cnn_keeps_the_first_layer_gradient(probe):
+    x, y = probe[0][:32], probe[1][:32]
+    plain = diagnostics.layer_gradient_norms(models.cnn(20, 8, "sigmoid", "glorot"), x, y).norms[0]
+    residual = diagnostics.layer_gradient_norms(models.cnn(20, 8, "sigmoid", "glorot", residual=True), x, y).norms[0]
+    assert residual > 100 * plain
+
+
+def test_cnn_validates_remedy_arguments():
+    with pytest.raises(ValueError, match="normalization"):
+        models.cnn(3, normalization="instance")
+    with pytest.raises(ValueError, match="dropout"):
+        models.cnn(3, dropout=1.5)
+
+
+# -- fast_cnn ------------------------------------------------------------------------------------
+# Parameter counts come from the layer formulas (a 'same'-padded stride-2 convolution maps a side
+# of n pixels to ceil(n / 2)).
+def expected_params(shape, num_classes=10, filters=(32, 64)):
+    """conv 5x5 (no bias) + BN (4 per channel) + conv 3x3 (no bias) + BN + Dense on the
+    twice-halved ('same', stride 2) feature map."""
+    h, w, c = shape
+    f1, f2 = filters
+    side_h, side_w = math.ceil(math.ceil(h / 2) / 2), math.ceil(math.ceil(w / 2) / 2)
+    return (5 * 5 * c * f1 + 4 * f1
+            + 3 * 3 * f1 * f2 + 4 * f2
+            + side_h * side_w * f2 * num_classes + num_classes)
+
+
+def batch(shape, n=3, seed=0):
+    return np.random.default_rng(seed).uniform(0, 1, (n, *shape)).astype(np.float32)
+
+
+# -- fast_cnn: structure -------------------------------------------------------------------------------
+def test_fast_cnn_default_is_about_50k_weights_by_the_formula():
+    model = fast_cnn()
+    formula = 5 * 5 * 1 * 32 + 4 * 32 + 3 * 3 * 32 * 64 + 4 * 64 + 7 * 7 * 64 * 10 + 10
+    assert formula == 50_986
+    assert model.count_params() == formula
+    assert model.output_shape == (None, 10)
+    assert not model.compiled
+    assert model.get_layer("flatten").output.shape[1] == 7 * 7 * 64
+
+
+def test_fast_cnn_layer_order_and_settings():
+    model = fast_cnn(dropout=0.25)
+    assert [layer.name for layer in model.layers] == [
+        "conv_1", "norm_1", "act_1", "conv_2", "norm_2", "act_2", "flatten", "dropout", "logits"]
+    conv1, conv2 = model.get_layer("conv_1"), model.get_layer("conv_2")
+    assert tuple(conv1.kernel_size) == (5, 5) and tuple(conv1.strides) == (2, 2)
+    assert tuple(conv2.kernel_size) == (3, 3) and tuple(conv2.strides) == (2, 2)
+    assert not conv1.use_bias and not conv2.use_bias  # batch norm supplies the shift
+    assert isinstance(model.get_layer("norm_1"), keras.layers.BatchNormalization)
+    assert model.get_layer("dropout").rate == 0.25
+    assert model.get_layer("logits").get_config()["activation"] == "linear"
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (8, 8, 1), (32, 32, 3), (7, 9, 2), (1, 1, 1)])
+@pytest.mark.parametrize("num_classes", [2, 10])
+def test_fast_cnn_output_shape_and_parameter_count(shape, num_classes):
+    model = fast_cnn(shape, num_classes)
+    out = np.asarray(model(batch(shape)))
+    assert out.shape == (3, num_classes)
+    assert out.dtype == np.float32
+    assert np.all(np.isfinite(out))
+    assert model.count_params() == expected_params(shape, num_classes)
+
+
+def test_fast_cnn_filters_set_the_channels():
+    model = fast_cnn((12, 12, 3), filters=(4, 6))
+    assert model.get_layer("conv_1").kernel.shape == (5, 5, 3, 4)
+    assert model.get_layer("conv_2").kernel.shape == (3, 3, 4, 6)
+    assert model.count_params() == expected_params((12, 12, 3), filters=(4, 6))
+    assert fast_cnn(filters=[8, 16]).get_layer("conv_2").filters == 16  # a list is fine too
+
+
+def test_fast_cnn_outputs_are_logits_not_probabilities():
+    out = np.asarray(fast_cnn()(batch((28, 28, 1), n=8)))
+    assert np.any(out < 0)
+    assert not np.allclose(out.sum(axis=1), 1.0, atol=1e-3)
+
+
+# -- fast_cnn: seeds -----------------------------------------------------------------------------------
+def test_fast_cnn_same_seed_same_weights_whatever_the_global_seed_other_seed_differs():
+    keras.utils.set_random_seed(1)
+    a = fast_cnn(seed=4).get_weights()
+    keras.utils.set_random_seed(2)
+    b = fast_cnn(seed=4).get_weights()
+    c = fast_cnn(seed=5).get_weights()
+    assert len(a) == len(b) == len(c)
+    for wa, wb in zip(a, b):
+        np.testing.assert_array_equal(wa, wb)
+    kernels = [(wa, wc) for wa, wc in zip(a, c) if wa.ndim > 1]
+    assert len(kernels) == 3  # two convolutions and the dense layer
+    for wa, wc in kernels:
+        assert not np.array_equal(wa, wc)
+
+
+def test_fast_cnn_same_seed_same_outputs_in_training_mode():
+    x = batch((28, 28, 1), n=4)
+    a = np.asarray(fast_cnn(seed=2)(x, training=True))
+    b = np.asarray(fast_cnn(seed=2)(x, training=True))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_fast_cnn_he_normal_conv_kernels():
+    w = fast_cnn(filters=(32, 256), seed=0).get_layer("conv_2").kernel.numpy()
+    fan_in = 3 * 3 * 32
+    assert w.std() == pytest.approx(math.sqrt(2 / fan_in), rel=0.05)
+
+
+# -- fast_cnn: mixed precision -------------------------------------------------------------------------
+def test_fast_cnn_mixed_bfloat16_computes_convs_in_bfloat16_and_logits_in_float32():
+    model = fast_cnn(dtype_policy="mixed_bfloat16")
+    for name in ("conv_1", "norm_1", "conv_2", "norm_2"):
+        layer = model.get_layer(name)
+        assert layer.compute_dtype == "bfloat16"
+        assert layer.variable_dtype == "float32"  # weights stay float32
+        assert all(v.dtype == "float32" for v in layer.weights)
+    assert model.get_layer("logits").compute_dtype == "float32"
+    x = batch((28, 28, 1))
+    inner = keras.Model(model.inputs[0], model.get_layer("act_2").output)
+    assert str(np.asarray(inner(x)).dtype) == "bfloat16"
+    out = model(x)
+    assert out.dtype == "float32"
+    assert np.all(np.isfinite(np.asarray(out)))
+    # Same seed: the float32 model's weights and nearly its outputs.
+    full = fast_cnn()
+    for wm, wf in zip(model.get_weights(), full.get_weights()):
+        np.testing.assert_array_equal(wm, wf)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(full(x)), rtol=0.1, atol=0.1)
+
+
+@pytest.mark.parametrize("policy", [None, "float32"])
+def test_fast_cnn_float32_policies_compute_in_float32(policy):
+    model = fast_cnn(dtype_policy=policy)
+    assert all(layer.compute_dtype == "float32" for layer in model.layers)
+
+
+# -- fast_cnn: argument checks -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"filters": (0, 4)}, "filters"),
+        ({"filters": (4, -1)}, "filters"),
+        ({"filters": 3}, "filters"),
+        ({"filters": (8, 16, 32)}, "filters"),
+        ({"filters": (8.0, 16)}, "filters"),
+        ({"filters": (True, 16)}, "filters"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"dropout": -0.1}, "dropout"),
+        ({"dropout": True}, "dropout"),
+        ({"dropout": "0.3"}, "dropout"),
+        ({"dtype_policy": "float8"}, "dtype_policy"),
+        ({"dtype_policy": "float16"}, "dtype_policy"),
+        ({"num_classes": 1}, "num_classes"),
+        ({"num_classes": 2.0}, "num_classes"),
+        ({"num_classes": True}, "num_classes"),
+        ({"input_shape": (28, 28)}, "input_shape"),
+        ({"input_shape": (784,)}, "input_shape"),
+        ({"input_shape": (0, 28, 1)}, "input_shape"),
+        ({"input_shape": None}, "input_shape"),
+    ],
+)
+def test_fast_cnn_bad_arguments_raise_value_error_naming_them(kwargs, name):
+    with pytest.raises(ValueError) as err:
+        fast_cnn(**kwargs)
+    message = str(err.value)
+    assert name in message
+    assert repr(next(iter(kwargs.values()))) in message  # says what it got
+
+
+def test_fast_cnn_unknown_policy_message_lists_the_choices():
+    with pytest.raises(ValueError) as err:
+        fast_cnn(dtype_policy="float8")
+    for policy in ("mixed_float16", "mixed_bfloat16"):
+        assert policy in str(err.value)
+
+
+def test_fast_cnn_dropout_zero_is_allowed():
+    assert fast_cnn(dropout=0.0).get_layer("dropout").rate == 0.0
+    assert fast_cnn(dropout=0).count_params() == expected_params((28, 28, 1))
+
+
+# -- fast_cnn: it learns ---------------------------------------------------------------------------
+@pytest.mark.slow
+def test_fast_cnn_learns_fashion_mnist_well_above_chance():
+    ds = data.load("fashion_mnist", n_train=2000, n_test=500)
+    model = fast_cnn(ds.x_train.shape[1:], seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    result = training.train(model, ds.x_train, ds.y_train, epochs=3, batch_size=64, seed=0)
+    losses = result.history["loss"]
+    assert losses[-1] < losses[0] < math.log(10)
+    test_loss, test_accuracy = model.evaluate(ds.x_test, ds.y_test, verbose=0)
+    assert test_accuracy > 0.65  # chance is 0.10
+    assert test_loss < 1.0
 
 
 # -- argument validation ---------------------------------------------------------------------------
@@ -386,6 +896,6 @@ def test_bad_pool_every(pool_every):
 
 
 def test_public_names():
-    assert set(models.__all__) == {"ACTIVATIONS", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "fast_cnn", "initializer", "mlp"}
+    assert set(models.__all__) == {"ACTIVATIONS", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "fast_cnn", "kernel_initializer", "mlp"}
     assert INITIALIZERS == ("glorot", "he", "lecun", "normal")
     assert {"sigmoid", "tanh", "relu"} <= set(ACTIVATIONS)

@@ -21,6 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
+from gradbook.validation import check_input_shape, check_whole
+
 __all__ = ["LISTINGS", "Listing", "loss_floor"]
 
 
@@ -36,9 +38,13 @@ def loss_floor(num_classes: int = 10) -> float:
     ------
     ValueError
         If ``num_classes`` is not a whole number >= 2.
+
+    Examples
+    --------
+    >>> round(loss_floor(10), 4)
+    1.4612
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
-        raise ValueError(f"num_classes must be a whole number >= 2, got {num_classes!r}.")
+    num_classes = check_whole(num_classes, "num_classes", minimum=2)
     return float(np.log(np.e + num_classes - 1) - 1.0)
 
 
@@ -102,6 +108,7 @@ class Listing:
         num_classes: int = 10,
         *,
         corrected: bool = False,
+        pooling: bool = True,
         dtype_policy: str | None = None,
         seed: int = 0,
     ):
@@ -117,6 +124,9 @@ class Listing:
             ``False``: as written (softmax output, the loss as written). ``True``: the last layer
             outputs logits and the loss is told so (``from_logits=True``), the numerically stable
             form; labels are integers. Everything else stays as written.
+        pooling : bool, default True
+            ``False`` leaves out the listing's two pooling layers (the subclassed listing 001 gets
+            identity layers in their place), to measure what pooling saves.
         dtype_policy : str, optional
             A Keras mixed-precision policy, for example ``"mixed_bfloat16"``. As written, every
             layer gets it (what setting a global policy and nothing else does); corrected, the
@@ -133,32 +143,42 @@ class Listing:
         ValueError
             For an input shape that is not (height, width, channels) or too small for the
             listing's convolutions and pools.
+
+        Examples
+        --------
+        >>> model = LISTINGS["004"].build((28, 28, 1), corrected=True)
+        >>> [layer.name for layer in model.layers]
+        ['conv_1', 'pool_1', 'conv_2', 'pool_2', 'flatten', 'dense', 'output']
+        >>> model.count_params(), LISTINGS["004"].build((28, 28, 1), pooling=False).count_params()
+        (121930, 2378826)
         """
         import keras
-
-        from gradbook.validation import check_input_shape
 
         shape = check_input_shape(input_shape)
         if len(shape) != 3:
             raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}.")
+        if not isinstance(pooling, bool):
+            raise ValueError(f"pooling must be True or False, got {pooling!r}.")
         convs = 3 if self.key in ("000", "002") else 2
-        smallest = {3: 18, 2: 10}[convs]  # 3x3 valid convolutions and 2x2 pools must leave >= 1 pixel
+        # 3x3 valid convolutions (and 2x2 pools) must leave >= 1 pixel
+        smallest = {3: 18, 2: 10}[convs] if pooling else 2 * convs + 1
         if min(shape[:2]) < smallest:
             raise ValueError(
                 f"Listing {self.key} needs images of at least {smallest}x{smallest} pixels for its "
-                f"{convs} valid 3x3 convolutions and pools; got {shape[0]}x{shape[1]}. Use fashion_mnist, "
-                f"mnist or cifar10 (digits is 8x8)."
+                f"{convs} valid 3x3 convolutions{' and pools' if pooling else ''}; got {shape[0]}x{shape[1]}. "
+                f"Use fashion_mnist, mnist or cifar10 (digits is 8x8)."
             )
         keras.utils.set_random_seed(seed)
         head = None if corrected else "softmax"
+        output_dtype = "float32" if corrected and dtype_policy else dtype_policy
+        name = f"listing_{self.key}{'_corrected' if corrected else ''}{'' if pooling else '_without_pooling'}"
         if self.key == "001":
-            model = _subclassed_cnn_class()(num_classes, head=head, dtype_policy=dtype_policy,
-                                            output_dtype="float32" if corrected and dtype_policy else dtype_policy)
+            model = _subclassed_cnn_class()(num_classes, head=head, pooling=pooling, dtype_policy=dtype_policy,
+                                            output_dtype=output_dtype, name=name)
             model(np.zeros((1, *shape), dtype="float32"))  # a subclassed model builds on its first call
         else:
-            model = _sequential_cnn(shape, num_classes, convs=convs, head=head, dtype_policy=dtype_policy,
-                                    output_dtype="float32" if corrected and dtype_policy else dtype_policy,
-                                    name=f"listing_{self.key}{'_corrected' if corrected else ''}")
+            model = _sequential_cnn(shape, num_classes, convs=convs, head=head, pooling=pooling,
+                                    dtype_policy=dtype_policy, output_dtype=output_dtype, name=name)
         if corrected:
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         elif self.softmax_with_from_logits:
@@ -180,7 +200,8 @@ class Listing:
         return y
 
 
-def _sequential_cnn(shape, num_classes, *, convs: int, head: str | None, dtype_policy, output_dtype, name: str):
+def _sequential_cnn(shape, num_classes, *, convs: int, head: str | None, pooling: bool, dtype_policy, output_dtype,
+                    name: str):
     import keras
 
     L = keras.layers
@@ -188,7 +209,7 @@ def _sequential_cnn(shape, num_classes, *, convs: int, head: str | None, dtype_p
     layers = [keras.Input(shape)]
     for i, filters in enumerate((32, 64, 64)[:convs]):
         layers.append(L.Conv2D(filters, 3, activation="relu", dtype=dt, name=f"conv_{i + 1}"))
-        if i < 2:
+        if i < 2 and pooling:
             layers.append(L.MaxPooling2D(2, dtype=dt, name=f"pool_{i + 1}"))
     layers += [
         L.Flatten(dtype=dt, name="flatten"),
@@ -207,15 +228,16 @@ def _subclassed_cnn_class():
     class SubclassedCNN(keras.Model):
         """Conv 32 -> pool -> Conv 64 -> pool -> Dense 128 -> Dense classes, as a subclass."""
 
-        def __init__(self, num_classes: int = 10, *, head: str | None = "softmax", dtype_policy=None, output_dtype=None,
-                     **kwargs):
-            super().__init__(name="listing_001" if head else "listing_001_corrected", **kwargs)
+        def __init__(self, num_classes: int = 10, *, head: str | None = "softmax", pooling: bool = True,
+                     dtype_policy=None, output_dtype=None, **kwargs):
+            super().__init__(**kwargs)
             L = keras.layers
             dt = dtype_policy
+            pool = L.MaxPooling2D if pooling else (lambda _, **kw: L.Identity(**kw))
             self.conv1 = L.Conv2D(32, 3, activation="relu", dtype=dt)
-            self.pool1 = L.MaxPooling2D(2, dtype=dt)
+            self.pool1 = pool(2, dtype=dt)
             self.conv2 = L.Conv2D(64, 3, activation="relu", dtype=dt)
-            self.pool2 = L.MaxPooling2D(2, dtype=dt)
+            self.pool2 = pool(2, dtype=dt)
             self.flatten = L.Flatten(dtype=dt)
             self.dense1 = L.Dense(128, activation="relu", dtype=dt)
             self.dense2 = L.Dense(num_classes, activation=head, dtype=output_dtype)

@@ -8,13 +8,14 @@ layer, ``logits``, outputs logits. Weights are seeded.
 
 from __future__ import annotations
 
-import math
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 from gradbook import backprop
-from gradbook.validation import check_input_shape, is_whole
+from gradbook.validation import check_choice, check_input_shape, check_number, check_whole, is_whole
 
-__all__ = ["ACTIVATIONS", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "fast_cnn", "initializer", "mlp"]
+__all__ = ["ACTIVATIONS", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "fast_cnn", "kernel_initializer",
+           "mlp"]
 
 #: Activation names the builders accept (Keras names): the book's activations, and "linear".
 ACTIVATIONS: tuple[str, ...] = (*backprop.ACTIVATIONS, "linear")
@@ -28,10 +29,13 @@ INITIALIZERS: tuple[str, ...] = ("glorot", "he", "lecun", "normal")
 #: Normalisation layers :func:`mlp` can insert in every hidden block.
 NORMALIZATIONS: tuple[str, ...] = ("batch", "layer")
 
+_NORM_POSITIONS = ("before", "after")
+_DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 _MAX_DEPTH = 100
+_MAX_SCALE = 1e100  # the variance, scale ** 2, must stay a finite float
 
 
-def initializer(name: str, *, scale: float = 1.0, seed: int = 0):
+def kernel_initializer(name: str, *, scale: float = 1.0, seed: int = 0):
     """A Keras initializer whose standard deviation is ``scale`` times the named scheme's.
 
     ``"glorot"``: uniform with variance ``2 / (fan_in + fan_out)`` (Keras's default);
@@ -39,17 +43,34 @@ def initializer(name: str, *, scale: float = 1.0, seed: int = 0):
     variance ``1 / fan_in``; ``"normal"``: a naive fixed normal with standard deviation 0.05
     (Keras's ``RandomNormal`` default), whatever the layer's size.
 
+    Parameters
+    ----------
+    name : str
+        One of :data:`INITIALIZERS`.
+    scale : float, default 1.0
+        Multiplies the scheme's standard deviation; a positive number, at most 1e100.
+    seed : int, default 0
+        The same seed gives the same weights, whatever the global random state.
+
+    Returns
+    -------
+    keras.initializers.Initializer
+
     Raises
     ------
     ValueError
         For an unknown name or a scale that is not a positive number.
+
+    Examples
+    --------
+    >>> init = kernel_initializer("he", scale=0.5, seed=1)
+    >>> tuple(init((64, 32)).shape)
+    (64, 32)
     """
     import keras
 
-    if name not in INITIALIZERS:
-        raise ValueError(f"Unknown initializer {name!r}. Choose one of: {', '.join(INITIALIZERS)}.")
-    _check_scale("scale", scale)
-    variance = scale**2
+    check_choice(name, "initializer", INITIALIZERS)
+    variance = _check_scale(scale, "scale") ** 2
     if name == "glorot":
         return keras.initializers.VarianceScaling(variance, "fan_avg", "uniform", seed=seed)
     if name == "he":
@@ -59,30 +80,141 @@ def initializer(name: str, *, scale: float = 1.0, seed: int = 0):
     return keras.initializers.RandomNormal(stddev=0.05 * scale, seed=seed)
 
 
-def _check_scale(label: str, scale) -> None:
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or not 0 < scale <= 1e100:
-        raise ValueError(f"{label} must be a positive number (at most 1e100), got {scale!r}.")
+def _check_scale(scale, name: str) -> float:
+    """A positive number small enough that its square is a finite float."""
+    value = check_number(scale, name)
+    if value > _MAX_SCALE:
+        raise ValueError(f"{name} must be a positive number of at most 1e100, got {scale!r}.")
+    return value
 
 
-def _check(depth, width_name: str, width, activation: str, init: str, input_shape, num_classes, *, learned: bool = False) -> None:
-    if not is_whole(depth, numpy=False) or depth > _MAX_DEPTH:
-        raise ValueError(f"depth must be a whole number from 1 to {_MAX_DEPTH}, got {depth!r}.")
-    if not is_whole(width, numpy=False):
-        raise ValueError(f"{width_name} must be a whole number >= 1, got {width!r}.")
-    allowed = ACTIVATIONS + (LEARNED_ACTIVATIONS if learned else ())
-    if activation not in allowed:
-        raise ValueError(f"Unknown activation {activation!r}. Choose one of: {', '.join(allowed)}.")
-    if init not in INITIALIZERS:
-        raise ValueError(f"Unknown initializer {init!r}. Choose one of: {', '.join(INITIALIZERS)}.")
-    if not is_whole(num_classes, 2, numpy=False):
-        raise ValueError(f"num_classes must be a whole number >= 2, got {num_classes!r}.")
+def _check_network(depth, size_name: str, size, activation: str, initializer: str, num_classes) -> tuple[int, int, int]:
+    """The arguments :func:`mlp` and :func:`cnn` share, checked; the whole numbers as ``int``."""
+    depth = check_whole(depth, "depth", maximum=_MAX_DEPTH)
+    size = check_whole(size, size_name)
+    check_choice(activation, "activation", ACTIVATIONS + LEARNED_ACTIVATIONS)
+    check_choice(initializer, "initializer", INITIALIZERS)
+    num_classes = check_whole(num_classes, "num_classes", minimum=2)
+    return depth, size, num_classes
+
+
+@dataclass(frozen=True)
+class _Remedies:
+    """What a hidden block carries beside its weighted layer and activation, checked once.
+
+    Attributes
+    ----------
+    normalization : {None, "batch", "layer"}
+    norm_position : {"before", "after"}
+        Normalise the pre-activation or the activation's output.
+    residual : bool
+        Add the block's input to its output, from the second block on.
+    dropout : float
+        Dropout rate after the block, in [0, 1).
+    """
+
+    normalization: str | None = None
+    norm_position: str = "before"
+    residual: bool = False
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_choice(self.normalization, "normalization", NORMALIZATIONS, allow_none=True)
+        check_choice(self.norm_position, "norm_position", _NORM_POSITIONS)
+        if not isinstance(self.residual, bool):
+            raise ValueError(f"residual must be True or False, got {self.residual!r}.")
+        rate = check_number(self.dropout, "dropout", maximum=1, include_minimum=True, include_maximum=False)
+        object.__setattr__(self, "dropout", rate)
+
+    @property
+    def in_use(self) -> bool:
+        """True when any remedy is switched on."""
+        return self.normalization is not None or self.residual or self.dropout > 0
+
+    def label(self) -> list[str]:
+        """The remedies in use, as parts of a model name."""
+        return ([f"{self.normalization}norm-{self.norm_position}"] if self.normalization else []) \
+            + (["residual"] if self.residual else []) + ([f"dropout{self.dropout:g}"] if self.dropout else [])
+
+
+def _norm_layer(kind: str, i: int):
+    import keras
+
+    if kind == "batch":
+        # momentum 0.9 (Keras: 0.99) so the moving statistics used at test time settle within
+        # the few hundred steps of a short run.
+        return keras.layers.BatchNormalization(momentum=0.9, name=f"norm_{i}")
+    return keras.layers.LayerNormalization(name=f"norm_{i}")
+
+
+def _act_layer(activation: str, i: int):
+    import keras
+
+    if activation == "prelu":
+        return keras.layers.PReLU(name=f"act_{i}")
+    return keras.layers.Activation(activation, name=f"act_{i}")
+
+
+def _block(i: int, weighted: Callable, activation: str, remedies: _Remedies, seed: int) -> list:
+    """The layers of hidden block ``i``, in order.
+
+    ``weighted(act)`` makes the block's Dense or Conv2D layer with activation ``act``. The
+    activation is that layer's own unless something comes between them (normalisation before it)
+    or it is learned; then the layer gets ``None`` and the activation is a layer ``act_i``. The
+    normalisation ``norm_i`` goes before or after the activation, and dropout ``drop_i`` last.
+    """
+    import keras
+
+    norm = [] if remedies.normalization is None else [_norm_layer(remedies.normalization, i)]
+    if activation in LEARNED_ACTIVATIONS or (norm and remedies.norm_position == "before"):
+        act = _act_layer(activation, i)
+        layers = [weighted(None), *((*norm, act) if remedies.norm_position == "before" else (act, *norm))]
+    else:
+        layers = [weighted(activation), *norm]
+    if remedies.dropout > 0:
+        layers.append(keras.layers.Dropout(remedies.dropout, seed=seed * 1000 + i, name=f"drop_{i}"))
+    return layers
+
+
+def _assemble(input_shape: tuple[int, ...], stem: list, blocks: list[tuple[list, list]], head: list, *,
+              residual: bool, sequential: bool, name: str):
+    """Wire the layers into a model: ``stem``, the blocks, then ``head``.
+
+    Each block is ``(layers, after)``: its layers in a chain, from the second block on added to
+    the block's input (``add_i``) when ``residual``, then the ``after`` layers (a pooling). A
+    ``sequential`` network (a plain chain) is a ``keras.Sequential``, any other a functional
+    ``keras.Model``.
+    """
+    import keras
+
+    if sequential:
+        chain = [layer for block, after in blocks for layer in (*block, *after)]
+        return keras.Sequential([keras.Input(input_shape), *stem, *chain, *head], name=name)
+    inputs = keras.Input(input_shape)
+    x = inputs
+    for layer in stem:
+        x = layer(x)
+    for i, (block, after) in enumerate(blocks, start=1):
+        h = x
+        for layer in block:
+            h = layer(h)
+        x = keras.layers.Add(name=f"add_{i}")([x, h]) if residual and i > 1 else h
+        for layer in after:
+            x = layer(x)
+    for layer in head:
+        x = layer(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def _model_name(kind: str, depth: int, size: int, activation: str, initializer: str, remedies: _Remedies) -> str:
+    return f"{kind}_{depth}x{size}_" + "_".join([activation, initializer, *remedies.label()])
 
 
 def mlp(
     depth: int,
     width: int = 64,
     activation: str = "sigmoid",
-    initializer_name: str = "glorot",
+    initializer: str = "glorot",
     *,
     init_scale: float = 1.0,
     normalization: str | None = None,
@@ -113,8 +245,9 @@ def mlp(
     activation : str
         One of :data:`ACTIVATIONS`, or "prelu" (a ``keras.layers.PReLU`` layer ``act_i`` with a
         learned slope per unit), used by every hidden block.
-    initializer_name : str
-        One of :data:`INITIALIZERS`, for every kernel (biases start at zero).
+    initializer : str
+        One of :data:`INITIALIZERS`, for every kernel (biases start at zero); see
+        :func:`kernel_initializer`.
     init_scale : float
         Multiplies the initializer's standard deviation (1 = the scheme as published).
     normalization : {None, "batch", "layer"}
@@ -136,114 +269,42 @@ def mlp(
     ------
     ValueError
         For any argument outside its range; the message says which and what is allowed.
+
+    Examples
+    --------
+    >>> model = mlp(3, 16, "relu", "he", input_shape=(8,))
+    >>> [layer.name for layer in model.layers]
+    ['flatten', 'hidden_1', 'hidden_2', 'hidden_3', 'logits']
+    >>> model = mlp(2, 16, "tanh", normalization="batch", residual=True, input_shape=(8,))
+    >>> [layer.name for layer in model.layers][2:]
+    ['hidden_1', 'norm_1', 'act_1', 'hidden_2', 'norm_2', 'act_2', 'add_2', 'logits']
     """
     import keras
 
     input_shape = check_input_shape(input_shape)
-    _check(depth, "width", width, activation, initializer_name, input_shape, num_classes, learned=True)
-    _check_scale("init_scale", init_scale)
-    if _check_remedies(normalization, norm_position, residual, dropout) or activation in LEARNED_ACTIVATIONS:
-        return _block_mlp(depth, width, activation, initializer_name, init_scale, normalization,
-                          norm_position, residual, float(dropout), input_shape, num_classes, seed)
-    layers = [keras.Input(input_shape), keras.layers.Flatten(name="flatten")]
-    for i in range(depth):
-        layers.append(keras.layers.Dense(
-            width,
-            activation=activation,
-            kernel_initializer=initializer(initializer_name, scale=init_scale, seed=seed * 1000 + i),
-            name=f"hidden_{i + 1}",
-        ))
-    layers.append(keras.layers.Dense(
-        num_classes, kernel_initializer=initializer(initializer_name, scale=init_scale, seed=seed * 1000 + depth), name="logits"
-    ))
-    return keras.Sequential(layers, name=f"mlp_{depth}x{width}_{activation}_{initializer_name}")
+    depth, width, num_classes = _check_network(depth, "width", width, activation, initializer, num_classes)
+    init_scale = _check_scale(init_scale, "init_scale")
+    remedies = _Remedies(normalization, norm_position, residual, dropout)
 
+    def dense(i: int, act: str | None):
+        init = kernel_initializer(initializer, scale=init_scale, seed=seed * 1000 + i - 1)
+        return keras.layers.Dense(width, activation=act, kernel_initializer=init, name=f"hidden_{i}")
 
-def _norm_layer(kind: str, i: int):
-    import keras
-
-    if kind == "batch":
-        # momentum 0.9 (Keras: 0.99) so the moving statistics used at test time settle within
-        # the few hundred steps of a short run.
-        return keras.layers.BatchNormalization(momentum=0.9, name=f"norm_{i}")
-    return keras.layers.LayerNormalization(name=f"norm_{i}")
-
-
-def _act_layer(activation: str, i: int):
-    import keras
-
-    if activation == "prelu":
-        return keras.layers.PReLU(name=f"act_{i}")
-    return keras.layers.Activation(activation, name=f"act_{i}")
-
-
-def _remedy_block(h, i: int, weighted, activation, normalization, norm_position, residual, dropout, seed):
-    """One hidden block: ``weighted(activation)`` is its Dense or Conv2D layer (activation None
-    when the activation must be a layer of its own), then optional normalisation before or after
-    the activation, dropout, and a residual add from the second block on."""
-    import keras
-
-    if activation in LEARNED_ACTIVATIONS or (normalization is not None and norm_position == "before"):
-        z = weighted(None)(h)
-        if normalization is not None and norm_position == "before":
-            out = _act_layer(activation, i)(_norm_layer(normalization, i)(z))
-        elif normalization is not None:
-            out = _norm_layer(normalization, i)(_act_layer(activation, i)(z))
-        else:
-            out = _act_layer(activation, i)(z)
-    else:
-        out = weighted(activation)(h)
-        if normalization is not None:
-            out = _norm_layer(normalization, i)(out)
-    if dropout > 0:
-        out = keras.layers.Dropout(dropout, seed=seed * 1000 + i, name=f"drop_{i}")(out)
-    return keras.layers.Add(name=f"add_{i}")([h, out]) if residual and i > 1 else out
-
-
-def _check_remedies(normalization, norm_position, residual, dropout) -> bool:
-    """Validate the remedy arguments; True when any is in use."""
-    if normalization is not None and normalization not in NORMALIZATIONS:
-        raise ValueError(f"Unknown normalization {normalization!r}. Choose None or one of: {', '.join(NORMALIZATIONS)}.")
-    if norm_position not in ("before", "after"):
-        raise ValueError(f"norm_position must be 'before' or 'after' the activation, got {norm_position!r}.")
-    if not isinstance(residual, bool):
-        raise ValueError(f"residual must be True or False, got {residual!r}.")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be a rate in [0, 1), got {dropout!r}.")
-    return normalization is not None or residual or dropout > 0
-
-
-def _model_name(kind, depth, width, activation, init_name, normalization, norm_position, residual, dropout) -> str:
-    parts = [activation, init_name] + ([f"{normalization}norm-{norm_position}"] if normalization else []) \
-        + (["residual"] if residual else []) + ([f"dropout{dropout:g}"] if dropout else [])
-    return f"{kind}_{depth}x{width}_" + "_".join(parts)
-
-
-def _block_mlp(depth, width, activation, init_name, init_scale, normalization, norm_position,
-               residual, dropout, input_shape, num_classes, seed):
-    """The functional MLP behind :func:`mlp` when blocks have more than Dense + activation."""
-    import keras
-
-    inputs = keras.Input(input_shape)
-    h = keras.layers.Flatten(name="flatten")(inputs)
-    for i in range(1, depth + 1):
-        kernel_init = initializer(init_name, scale=init_scale, seed=seed * 1000 + i - 1)
-
-        def dense(act, i=i, kernel_init=kernel_init):
-            return keras.layers.Dense(width, activation=act, kernel_initializer=kernel_init, name=f"hidden_{i}")
-
-        h = _remedy_block(h, i, dense, activation, normalization, norm_position, residual, dropout, seed)
-    logits = keras.layers.Dense(num_classes, kernel_initializer=initializer(init_name, scale=init_scale, seed=seed * 1000 + depth),
-                                name="logits")(h)
-    return keras.Model(inputs, logits, name=_model_name("mlp", depth, width, activation, init_name, normalization,
-                                                       norm_position, residual, dropout))
+    blocks = [(_block(i, lambda act, i=i: dense(i, act), activation, remedies, seed), []) for i in range(1, depth + 1)]
+    logits = keras.layers.Dense(num_classes, kernel_initializer=kernel_initializer(
+        initializer, scale=init_scale, seed=seed * 1000 + depth), name="logits")
+    return _assemble(
+        input_shape, [keras.layers.Flatten(name="flatten")], blocks, [logits],
+        residual=remedies.residual, sequential=not remedies.in_use and activation not in LEARNED_ACTIVATIONS,
+        name=_model_name("mlp", depth, width, activation, initializer, remedies),
+    )
 
 
 def cnn(
     depth: int,
     filters: int = 16,
     activation: str = "relu",
-    initializer_name: str = "he",
+    initializer: str = "he",
     *,
     init_scale: float = 1.0,
     normalization: str | None = None,
@@ -267,7 +328,7 @@ def cnn(
         Number of convolutions, 1 to 100.
     filters : int
         Channels of every convolution.
-    activation, initializer_name, init_scale, input_shape, num_classes, seed :
+    activation, initializer, init_scale, input_shape, num_classes, seed :
         As for :func:`mlp` ("prelu" included).
     normalization, norm_position, residual, dropout :
         The remedies, as for :func:`mlp`: each convolution is a block ``hidden_i`` with optional
@@ -278,72 +339,49 @@ def cnn(
 
     Returns
     -------
-    keras.Sequential (not compiled)
+    keras.Model (not compiled): a ``keras.Sequential`` without remedies, as for :func:`mlp`.
 
     Raises
     ------
     ValueError
         For any argument outside its range.
+
+    Examples
+    --------
+    >>> model = cnn(4, 8, pool_every=2, input_shape=(16, 16, 1))
+    >>> [layer.name for layer in model.layers]
+    ['hidden_1', 'hidden_2', 'pool_1', 'hidden_3', 'hidden_4', 'flatten', 'logits']
     """
     import keras
 
     input_shape = check_input_shape(input_shape)
-    _check(depth, "filters", filters, activation, initializer_name, input_shape, num_classes, learned=True)
+    depth, filters, num_classes = _check_network(depth, "filters", filters, activation, initializer, num_classes)
     if len(input_shape) != 3:
         raise ValueError(f"A CNN needs an image input_shape (height, width, channels), got {input_shape!r}.")
-    _check_scale("init_scale", init_scale)
+    init_scale = _check_scale(init_scale, "init_scale")
+    pool_every = check_whole(pool_every, "pool_every", allow_none=True)
     if pool_every is None:
         pool_every = max(1, depth // 3)
-    if not is_whole(pool_every, numpy=False):
-        raise ValueError(f"pool_every must be a whole number >= 1, got {pool_every!r}.")
-    if _check_remedies(normalization, norm_position, residual, dropout) or activation in LEARNED_ACTIVATIONS:
-        return _block_cnn(depth, filters, activation, initializer_name, init_scale, normalization, norm_position,
-                          residual, float(dropout), input_shape, num_classes, pool_every, seed)
-    layers = [keras.Input(input_shape)]
-    h, w = input_shape[0], input_shape[1]
-    pools = 0
-    for i in range(depth):
-        layers.append(keras.layers.Conv2D(
-            filters, 3, padding="same", activation=activation,
-            kernel_initializer=initializer(initializer_name, scale=init_scale, seed=seed * 1000 + i),
-            name=f"hidden_{i + 1}",
-        ))
-        if (i + 1) % pool_every == 0 and i + 1 < depth and min(h, w) >= 4:
-            pools += 1
-            layers.append(keras.layers.MaxPooling2D(2, name=f"pool_{pools}"))
-            h, w = h // 2, w // 2
-    layers.append(keras.layers.Flatten(name="flatten"))
-    layers.append(keras.layers.Dense(
-        num_classes, kernel_initializer=initializer(initializer_name, scale=init_scale, seed=seed * 1000 + depth), name="logits"
-    ))
-    return keras.Sequential(layers, name=f"cnn_{depth}x{filters}_{activation}_{initializer_name}")
+    remedies = _Remedies(normalization, norm_position, residual, dropout)
 
+    def convolution(i: int, act: str | None):
+        init = kernel_initializer(initializer, scale=init_scale, seed=seed * 1000 + i - 1)
+        return keras.layers.Conv2D(filters, 3, padding="same", activation=act, kernel_initializer=init, name=f"hidden_{i}")
 
-def _block_cnn(depth, filters, activation, init_name, init_scale, normalization, norm_position,
-               residual, dropout, input_shape, num_classes, pool_every, seed):
-    """The functional CNN behind :func:`cnn` when blocks have more than Conv2D + activation."""
-    import keras
-
-    inputs = keras.Input(input_shape)
-    h = inputs
-    size = min(input_shape[0], input_shape[1])
-    pools = 0
+    blocks, size, pools = [], min(input_shape[:2]), 0
     for i in range(1, depth + 1):
-        kernel_init = initializer(init_name, scale=init_scale, seed=seed * 1000 + i - 1)
-
-        def convolution(act, i=i, kernel_init=kernel_init):
-            return keras.layers.Conv2D(filters, 3, padding="same", activation=act, kernel_initializer=kernel_init, name=f"hidden_{i}")
-
-        h = _remedy_block(h, i, convolution, activation, normalization, norm_position, residual, dropout, seed)
+        after = []
         if i % pool_every == 0 and i < depth and size >= 4:
-            pools += 1
-            h = keras.layers.MaxPooling2D(2, name=f"pool_{pools}")(h)
-            size //= 2
-    h = keras.layers.Flatten(name="flatten")(h)
-    logits = keras.layers.Dense(num_classes, kernel_initializer=initializer(init_name, scale=init_scale, seed=seed * 1000 + depth),
-                                name="logits")(h)
-    return keras.Model(inputs, logits, name=_model_name("cnn", depth, filters, activation, init_name, normalization,
-                                                       norm_position, residual, dropout))
+            pools, size = pools + 1, size // 2
+            after.append(keras.layers.MaxPooling2D(2, name=f"pool_{pools}"))
+        blocks.append((_block(i, lambda act, i=i: convolution(i, act), activation, remedies, seed), after))
+    logits = keras.layers.Dense(num_classes, kernel_initializer=kernel_initializer(
+        initializer, scale=init_scale, seed=seed * 1000 + depth), name="logits")
+    return _assemble(
+        input_shape, [], blocks, [keras.layers.Flatten(name="flatten"), logits],
+        residual=remedies.residual, sequential=not remedies.in_use and activation not in LEARNED_ACTIVATIONS,
+        name=_model_name("cnn", depth, filters, activation, initializer, remedies),
+    )
 
 
 def fast_cnn(
@@ -391,15 +429,11 @@ def fast_cnn(
     input_shape = check_input_shape(input_shape)
     if len(input_shape) != 3:
         raise ValueError(f"fast_cnn needs an image input_shape (height, width, channels), got {input_shape!r}.")
-    if not is_whole(num_classes) or num_classes < 2:
-        raise ValueError(f"num_classes must be a whole number >= 2, got {num_classes!r}.")
+    num_classes = check_whole(num_classes, "num_classes", minimum=2)
     if not isinstance(filters, (tuple, list)) or len(filters) != 2 or not all(is_whole(f) for f in filters):
         raise ValueError(f"filters must be two positive whole numbers, got {filters!r}.")
-    if isinstance(dropout, bool) or not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
-        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}.")
-    policies = (None, "float32", "mixed_float16", "mixed_bfloat16")
-    if dtype_policy not in policies:
-        raise ValueError(f"Unknown dtype_policy {dtype_policy!r}; use one of {policies}.")
+    dropout = check_number(dropout, "dropout", maximum=1, include_minimum=True, include_maximum=False)
+    check_choice(dtype_policy, "dtype_policy", _DTYPE_POLICIES, allow_none=True)
     L = keras.layers
     dt = dtype_policy
     init = keras.initializers.HeNormal
