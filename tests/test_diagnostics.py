@@ -86,8 +86,8 @@ def compiled(model, lr=0.05):
 
 # -- layer_gradient_norms against GradientTape -----------------------------------------------------------
 MODELS = [
-    pytest.param(lambda: mlp(4, width=32, activation="tanh", initializer_name="glorot", seed=1), id="mlp"),
-    pytest.param(lambda: cnn(4, filters=8, activation="relu", initializer_name="he", seed=2), id="cnn"),
+    pytest.param(lambda: mlp(4, width=32, activation="tanh", initializer="glorot", seed=1), id="mlp"),
+    pytest.param(lambda: cnn(4, filters=8, activation="relu", initializer="he", seed=2), id="cnn"),
 ]
 
 
@@ -130,7 +130,7 @@ def test_norms_with_custom_loss_match_gradient_tape(build, batch):
 
 def test_norms_with_keras_loss_object(batch):
     x, y = batch[0][:32], batch[1][:32]
-    model = mlp(2, width=16, activation="relu", initializer_name="he")
+    model = mlp(2, width=16, activation="relu", initializer="he")
     scaled = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
     table = layer_gradient_norms(model, x, y, loss=scaled)
     _, mean_norms = tape_norms(model, x, y)
@@ -226,8 +226,8 @@ def test_overflowing_inputs_suggest_a_smaller_scale(batch):
 
 # -- activation_stats -------------------------------------------------------------------------------
 @pytest.mark.parametrize("build,activation", [
-    (lambda: mlp(5, width=32, activation="tanh", initializer_name="glorot", seed=3), "tanh"),
-    (lambda: cnn(5, filters=4, activation="sigmoid", initializer_name="lecun", pool_every=2, seed=3), "sigmoid"),
+    (lambda: mlp(5, width=32, activation="tanh", initializer="glorot", seed=3), "tanh"),
+    (lambda: cnn(5, filters=4, activation="sigmoid", initializer="lecun", pool_every=2, seed=3), "sigmoid"),
 ])
 def test_activation_stats_match_a_sub_model(build, activation, batch):
     x = batch[0][:32]
