@@ -132,6 +132,64 @@ def test_loss_curve_trace_accepts_lists_and_nan():
     assert got[0] == 0.5 and np.isnan(got[1])
 
 
+# --- Per-layer gradient norms -----------------------------------------------------------------------
+
+
+def test_gradient_norm_bars_one_bar_per_layer_on_a_log_axis():
+    norms = np.array([2e-12, 3e-6, 0.25])
+    fig = plots.gradient_norm_bars({"at initialisation": norms}, layers=["hidden_1", "hidden_2", "logits"])
+    (bar,) = fig.data
+    assert isinstance(bar, go.Bar) and bar.name == "at initialisation"
+    assert list(bar.x) == ["h1", "h2", "logits"]
+    np.testing.assert_array_equal(np.asarray(bar.y), norms)
+    assert bar.marker.color == plots.PALETTE[0]
+    assert fig.layout.yaxis.type == "log"
+    assert fig.layout.barmode is None and fig.layout.xaxis.title.text is None
+
+
+def test_gradient_norm_bars_numbers_the_layers_and_titles_the_axes():
+    fig = plots.gradient_norm_bars({"gradient norm": np.ones(4, dtype="float32")}, xlabel="layer", ylabel="norm")
+    np.testing.assert_array_equal(np.asarray(fig.data[0].x), [1, 2, 3, 4])
+    assert np.asarray(fig.data[0].y).dtype == np.float32     # the values are not converted
+    assert fig.layout.xaxis.title.text == "layer" and fig.layout.yaxis.title.text == "norm"
+
+
+def test_gradient_norm_bars_draws_zero_at_the_float32_floor_and_leaves_nan_out():
+    fig = plots.gradient_norm_bars({"after training": [0.0, np.nan, 1e-3]})
+    y = np.asarray(fig.data[0].y, dtype=float)
+    assert y[0] == 1e-45 and np.isnan(y[1]) and y[2] == 1e-3
+
+
+def test_gradient_norm_bars_groups_several_series_in_the_book_colours():
+    fig = plots.gradient_norm_bars({"before": [1.0, 2.0], "after": [3.0, 4.0], "third": [5.0, 6.0]}, layers=["hidden_1", "logits"])
+    assert [t.name for t in fig.data] == ["before", "after", "third"]
+    assert [t.marker.color for t in fig.data] == [plots.PALETTE[0], plots.PALETTE[5], plots.PALETTE[1]]
+    assert fig.layout.barmode == "group"
+
+
+def test_gradient_norm_bars_draws_into_one_panel_of_a_figure():
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2)
+    fig.add_trace(go.Scatter(x=[1, 2], y=[0.1, 0.2]), row=1, col=1)
+    out = plots.gradient_norm_bars({"a": [1e-3, 1.0], "b": [1e-2, 0.5]}, layers=["hidden_1", "logits"], fig=fig, row=1, col=2)
+    assert out is fig
+    assert [t.xaxis for t in fig.data] == ["x", "x2", "x2"]
+    assert fig.layout.yaxis2.type == "log" and fig.layout.yaxis.type is None
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"norms": {}}, "norms is empty"),
+    ({"norms": {"a": [1.0, 2.0], "b": [1.0]}}, "one value per layer; got lengths a 2, b 1"),
+    ({"norms": {"a": [1.0, 2.0]}, "layers": ["hidden_1"]}, "layers 1"),
+    ({"norms": {"a": [1.0]}, "row": 1}, "both row and col"),
+    ({"norms": {"a": [1.0]}, "row": 0, "col": 1}, "row must be a positive whole number"),
+])
+def test_gradient_norm_bars_rejects_what_it_cannot_draw(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        plots.gradient_norm_bars(**kwargs)
+
+
 # --- Numbers for the prose ------------------------------------------------------------------------
 
 
