@@ -1,4 +1,5 @@
-"""Tests for gradbook.plots: the matplotlib style and the Plotly trace helpers."""
+"""Tests for gradbook.plots: the matplotlib style, the Plotly trace helpers, the per-layer gradient-norm
+bars and the evaluation figures (learning curves, confusion matrix, per-class accuracy, mistakes)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
+from evaluation_example import LABELS, MISTAKES_BY_CONFIDENCE, NAMES, PREDICTED, PROBS, independent_confusion
 from gradbook import plots
 from gradbook.descent import Quadratic, Rosenbrock, descend
+from gradbook.evaluation import Evaluation
 
 
 @pytest.fixture(autouse=True)
@@ -132,6 +135,64 @@ def test_loss_curve_trace_accepts_lists_and_nan():
     assert got[0] == 0.5 and np.isnan(got[1])
 
 
+# --- Per-layer gradient norms -----------------------------------------------------------------------
+
+
+def test_gradient_norm_bars_one_bar_per_layer_on_a_log_axis():
+    norms = np.array([2e-12, 3e-6, 0.25])
+    fig = plots.gradient_norm_bars({"at initialisation": norms}, layers=["hidden_1", "hidden_2", "logits"])
+    (bar,) = fig.data
+    assert isinstance(bar, go.Bar) and bar.name == "at initialisation"
+    assert list(bar.x) == ["h1", "h2", "logits"]
+    np.testing.assert_array_equal(np.asarray(bar.y), norms)
+    assert bar.marker.color == plots.PALETTE[0]
+    assert fig.layout.yaxis.type == "log"
+    assert fig.layout.barmode is None and fig.layout.xaxis.title.text is None
+
+
+def test_gradient_norm_bars_numbers_the_layers_and_titles_the_axes():
+    fig = plots.gradient_norm_bars({"gradient norm": np.ones(4, dtype="float32")}, xlabel="layer", ylabel="norm")
+    np.testing.assert_array_equal(np.asarray(fig.data[0].x), [1, 2, 3, 4])
+    assert np.asarray(fig.data[0].y).dtype == np.float32     # the values are not converted
+    assert fig.layout.xaxis.title.text == "layer" and fig.layout.yaxis.title.text == "norm"
+
+
+def test_gradient_norm_bars_draws_zero_at_the_float32_floor_and_leaves_nan_out():
+    fig = plots.gradient_norm_bars({"after training": [0.0, np.nan, 1e-3]})
+    y = np.asarray(fig.data[0].y, dtype=float)
+    assert y[0] == 1e-45 and np.isnan(y[1]) and y[2] == 1e-3
+
+
+def test_gradient_norm_bars_groups_several_series_in_the_book_colours():
+    fig = plots.gradient_norm_bars({"before": [1.0, 2.0], "after": [3.0, 4.0], "third": [5.0, 6.0]}, layers=["hidden_1", "logits"])
+    assert [t.name for t in fig.data] == ["before", "after", "third"]
+    assert [t.marker.color for t in fig.data] == [plots.PALETTE[0], plots.PALETTE[5], plots.PALETTE[1]]
+    assert fig.layout.barmode == "group"
+
+
+def test_gradient_norm_bars_draws_into_one_panel_of_a_figure():
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2)
+    fig.add_trace(go.Scatter(x=[1, 2], y=[0.1, 0.2]), row=1, col=1)
+    out = plots.gradient_norm_bars({"a": [1e-3, 1.0], "b": [1e-2, 0.5]}, layers=["hidden_1", "logits"], fig=fig, row=1, col=2)
+    assert out is fig
+    assert [t.xaxis for t in fig.data] == ["x", "x2", "x2"]
+    assert fig.layout.yaxis2.type == "log" and fig.layout.yaxis.type is None
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"norms": {}}, "norms is empty"),
+    ({"norms": {"a": [1.0, 2.0], "b": [1.0]}}, "one value per layer; got lengths a 2, b 1"),
+    ({"norms": {"a": [1.0, 2.0]}, "layers": ["hidden_1"]}, "layers 1"),
+    ({"norms": {"a": [1.0]}, "row": 1}, "both row and col"),
+    ({"norms": {"a": [1.0]}, "row": 0, "col": 1}, "row must be a positive whole number"),
+])
+def test_gradient_norm_bars_rejects_what_it_cannot_draw(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        plots.gradient_norm_bars(**kwargs)
+
+
 # --- Numbers for the prose ------------------------------------------------------------------------
 
 
@@ -149,3 +210,182 @@ def test_power_of_ten_writes_scientific_notation_as_markdown_math(x, digits, tex
 def test_power_of_ten_rejects_what_it_cannot_write(x, digits, match):
     with pytest.raises(ValueError, match=match):
         plots.power_of_ten(x, digits)
+
+
+# --- Evaluation figures ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ev():
+    return Evaluation(y_true=LABELS, probabilities=PROBS, class_names=NAMES)
+
+
+# -- plots.learning_curves -----------------------------------------------------------------------
+HISTORY = {
+    "loss": [2.25, 1.5, 1.125, 0.875],
+    "val_loss": [2.5, 1.75, 1.5, 1.625],
+    "accuracy": [0.25, 0.5, 0.625, 0.75],
+    "val_accuracy": [0.125, 0.375, 0.5, 0.5],
+    "learning_rate": [0.001] * 4,
+}
+
+
+def test_learning_curves_traces_hold_the_history():
+    fig = plots.learning_curves(HISTORY, title="run 1")
+    assert len(fig.data) == 4  # learning_rate is not plotted
+    by_panel = {(t.xaxis, t.name): t for t in fig.data}
+    expected = {
+        ("x", "train"): "loss",
+        ("x", "validation"): "val_loss",
+        ("x2", "train"): "accuracy",
+        ("x2", "validation"): "val_accuracy",
+    }
+    assert set(by_panel) == set(expected)
+    for key, metric in expected.items():
+        trace = by_panel[key]
+        assert list(trace.x) == [1, 2, 3, 4]
+        assert list(trace.y) == HISTORY[metric]
+    # The validation curves are dashed; the legend shows each name once.
+    assert by_panel[("x", "validation")].line.dash == "dash"
+    assert by_panel[("x", "train")].line.dash is None
+    assert [t.showlegend for t in fig.data].count(True) == 2
+    assert fig.layout.title.text == "run 1"
+    titles = [a.text for a in fig.layout.annotations]
+    assert "loss" in titles and "accuracy" in titles
+
+
+def test_learning_curves_training_only_and_custom_names():
+    fig = plots.learning_curves({"loss": [1.0, 0.5]}, names=("SGD", "Adam"))
+    assert len(fig.data) == 1
+    assert fig.data[0].name == "SGD"
+    assert list(fig.data[0].y) == [1.0, 0.5]
+    both = plots.learning_curves({"loss": [1.0], "val_loss": [2.0]}, names=("a", "b"))
+    assert [t.name for t in both.data] == ["a", "b"]
+
+
+def test_learning_curves_round_and_leave_gaps_for_non_finite():
+    fig = plots.learning_curves({"loss": [1.234567891, float("nan"), float("inf"), 0.5]})
+    assert list(fig.data[0].y) == [pytest.approx(1.2346, abs=1e-12), None, None, 0.5]
+
+
+@pytest.mark.parametrize("history", [{}, {"loss": []}, {"accuracy": [0.5]}])
+def test_learning_curves_rejects_empty_history(history):
+    with pytest.raises(ValueError, match="loss"):
+        plots.learning_curves(history)
+
+
+# -- plots.confusion_figure and per_class_figure -------------------------------------------------
+def test_confusion_figure_shows_the_counts(ev):
+    fig = plots.confusion_figure(ev)
+    (heat,) = fig.data
+    np.testing.assert_array_equal(np.asarray(heat.text), ev.confusion)
+    np.testing.assert_array_equal(np.asarray(heat.text), independent_confusion(LABELS, PREDICTED, 3))
+    # Colour: share of each true class.
+    np.testing.assert_allclose(np.asarray(heat.z, dtype=float), np.round(ev.confusion / ev.confusion.sum(axis=1, keepdims=True), 3))
+    assert list(heat.x) == list(NAMES) and list(heat.y) == list(NAMES)
+    assert fig.layout.yaxis.title.text == "true class"
+    assert fig.layout.xaxis.title.text == "predicted class"
+
+
+def test_confusion_figure_with_an_empty_class_has_no_nan():
+    probs = np.array([[0.9, 0.1, 0.0], [0.3, 0.7, 0.0]])
+    e = Evaluation(y_true=np.array([0, 0]), probabilities=probs, class_names=NAMES)
+    heat = plots.confusion_figure(e, title="small").data[0]
+    z = np.asarray(heat.z, dtype=float)
+    assert np.all(np.isfinite(z))
+    np.testing.assert_allclose(z, [[0.5, 0.5, 0.0], [0, 0, 0], [0, 0, 0]])
+
+
+def test_per_class_figure_bars_are_per_class_accuracy(ev):
+    fig = plots.per_class_figure(ev)
+    (bar,) = fig.data
+    assert bar.orientation == "h"
+    assert list(bar.y) == list(NAMES)
+    np.testing.assert_allclose(np.asarray(bar.x, dtype=float), ev.per_class_accuracy, atol=1e-3)
+    assert list(bar.x) == [0.25, 0.5, 0.5]
+    # The overall accuracy is marked.
+    (line,) = fig.layout.shapes
+    assert line.x0 == line.x1 == pytest.approx(ev.accuracy)
+    assert any("37.5%" in a.text for a in fig.layout.annotations)
+
+
+def test_per_class_figure_empty_class_is_a_gap():
+    probs = np.array([[0.9, 0.1, 0.0], [0.2, 0.1, 0.7], [0.3, 0.3, 0.4]])
+    e = Evaluation(y_true=np.array([0, 2, 0]), probabilities=probs, class_names=NAMES)
+    bar = plots.per_class_figure(e).data[0]
+    assert list(bar.x) == [0.5, None, 1.0]
+
+
+# -- plots.mistakes_figure -----------------------------------------------------------------------
+@pytest.fixture
+def images():
+    rng = np.random.default_rng(3)
+    return rng.random((len(LABELS), 6, 6, 1)).astype(np.float32)
+
+
+def _titled(fig):
+    return [ax for ax in fig.axes if ax.get_title()]
+
+
+def test_mistakes_figure_one_titled_image_per_mistake(ev, images):
+    fig = plots.mistakes_figure(ev, images, k=4, ncols=3)
+    try:
+        titled = _titled(fig)
+        assert len(fig.axes) == 6  # 2 rows of 3
+        assert len(titled) == 4
+        for ax, i in zip(titled, MISTAKES_BY_CONFIDENCE[:4]):
+            title = ax.get_title()
+            said, truth = NAMES[PREDICTED[i]], NAMES[LABELS[i]]
+            assert f"said {said}" in title and f"is {truth}" in title
+            assert f"{PROBS[i].max():.0%}" in title
+            (shown,) = ax.images
+            np.testing.assert_array_equal(np.asarray(shown.get_array()), images[i][..., 0])
+    finally:
+        plt.close(fig)
+
+
+def test_mistakes_figure_k_larger_than_mistakes(ev, images):
+    fig = plots.mistakes_figure(ev, images)  # k=12, 5 mistakes
+    try:
+        titles = [ax.get_title() for ax in _titled(fig)]
+        assert len(titles) == 5
+        assert titles[0].startswith("said dog 90%") and titles[0].endswith("is cat")
+        assert titles[-1].startswith("said cat 50%") and titles[-1].endswith("is fox")
+    finally:
+        plt.close(fig)
+
+
+def test_mistakes_figure_colour_images(ev):
+    rgb = np.random.default_rng(0).random((len(LABELS), 5, 5, 3))
+    fig = plots.mistakes_figure(ev, rgb, k=2, ncols=2)
+    try:
+        titled = _titled(fig)
+        assert len(titled) == 2
+        np.testing.assert_allclose(np.asarray(titled[0].images[0].get_array()), rgb[3])
+    finally:
+        plt.close(fig)
+
+
+def test_mistakes_figure_without_mistakes_says_so(images):
+    e = Evaluation(y_true=PREDICTED, probabilities=PROBS, class_names=NAMES)
+    fig = plots.mistakes_figure(e, images)
+    try:
+        assert _titled(fig) == []
+        assert any(t.get_text() == "no mistakes" for ax in fig.axes for t in ax.texts)
+    finally:
+        plt.close(fig)
+
+
+def test_mistakes_figure_image_count_mismatch_raises(ev, images):
+    with pytest.raises(ValueError, match="7 images for 8 evaluated examples"):
+        plots.mistakes_figure(ev, images[:7])
+    with pytest.raises(ValueError, match="k must be"):
+        plots.mistakes_figure(ev, images, k=0)
+
+
+def test_learning_curves_accepts_numpy_histories():
+    history = {"loss": np.array([1.0, 0.5]), "val_loss": np.array([1.1, 0.7]), "accuracy": np.array([0.4, 0.6])}
+    fig = plots.learning_curves(history)
+    assert [list(t.y) for t in fig.data] == [[1.0, 0.5], [1.1, 0.7], [0.4, 0.6]]
+    with pytest.raises(ValueError, match="no 'loss'"):
+        plots.learning_curves({"loss": np.array([])})

@@ -14,7 +14,6 @@ results::
 
 from __future__ import annotations
 
-import html
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -22,7 +21,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from gradbook import diagnostics, models, training
+from gradbook import diagnostics, models, tables, training
 from gradbook.validation import is_whole
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "Bench", "Result", "Setup", "report", "verdict", "verdict_table"]
@@ -160,6 +159,7 @@ class Result:
 
     @property
     def first_layer_norm(self) -> float:
+        """The first layer's kernel-gradient norm at initialisation (``norms_init[0]``)."""
         return float(self.norms_init[0])
 
 
@@ -341,13 +341,12 @@ def report(results: Mapping[str, Result], norms: Mapping[str, np.ndarray] | None
 def verdict_table(results: Mapping[str, Result], reference: Result, *, baseline: Result, first_column: str) -> str:
     """An HTML table of trained runs: first-layer gradient at initialisation (as a multiple of the
     baseline's), test accuracy, training time and :func:`verdict` against ``reference`` (the row
-    that is ``reference`` itself is marked as such).
+    that is ``reference`` itself is marked as such), made with :func:`gradbook.tables.html_table`.
     """
-    rows = []
-    for name, r in results.items():
-        accuracy = "-" if r.diverged else f"{r.test_accuracy:.3f}"
-        judged = "(reference)" if r is reference else f"<b>{verdict(r, reference)}</b>"
-        rows.append(f"<tr><td>{html.escape(name)}</td><td>{r.first_layer_norm / baseline.first_layer_norm:.1e}</td>"
-                    f"<td>{accuracy}</td><td>{r.seconds:.1f} s</td><td>{judged}</td></tr>")
-    return (f"<table><thead><tr><th>{html.escape(first_column)}</th><th>first-layer gradient at init, x baseline</th>"
-            "<th>test accuracy</th><th>training time</th><th>verdict</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    rows = [
+        (name, f"{r.first_layer_norm / baseline.first_layer_norm:.1e}", "-" if r.diverged else f"{r.test_accuracy:.3f}",
+         f"{r.seconds:.1f} s", "(reference)" if r is reference else tables.bold(verdict(r, reference)))
+        for name, r in results.items()
+    ]
+    header = (first_column, "first-layer gradient at init, x baseline", "test accuracy", "training time", "verdict")
+    return tables.html_table(rows, header)

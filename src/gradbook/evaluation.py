@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from gradbook.validation import is_whole
+from gradbook.validation import check_whole
 
 __all__ = ["Evaluation", "evaluate"]
 
@@ -84,8 +84,7 @@ class Evaluation:
     def confident_mistakes(self, k: int = 12) -> np.ndarray:
         """Indices of the ``k`` wrong predictions made with the highest confidence, most
         confident first (fewer when there are fewer mistakes)."""
-        if not is_whole(k):
-            raise ValueError(f"k must be a positive whole number, got {k!r}.")
+        k = check_whole(k, "k")
         wrong = np.flatnonzero(self.predictions != self.y_true)
         order = np.argsort(-self.confidence[wrong], kind="stable")
         return wrong[order][:k]

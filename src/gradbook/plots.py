@@ -7,11 +7,13 @@ Okabe-Ito colours, which stay distinct for readers with colour-vision deficienci
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from gradbook.validation import is_whole
+from gradbook.validation import check_whole
 
 __all__ = [
     "PALETTE",
@@ -25,6 +27,7 @@ __all__ = [
     "plotly_bundle",
     "power_of_ten",
     "figure",
+    "gradient_norm_bars",
     "layout",
     "loss_curve_trace",
     "surface_contour",
@@ -69,8 +72,7 @@ def power_of_ten(x: float, digits: int = 1):
 
     if not np.isfinite(x):
         raise ValueError(f"power_of_ten needs a finite number, got {x!r}.")
-    if not is_whole(digits, 0):
-        raise ValueError(f"digits must be a whole number >= 0, got {digits!r}.")
+    digits = check_whole(digits, "digits", minimum=0)
     mantissa, exponent = f"{x:.{digits}e}".split("e")
     return Markdown(f"${mantissa} \\times 10^{{{int(exponent)}}}$")
 
@@ -190,6 +192,91 @@ def loss_curve_trace(x, y, *, name: str, color: str, dash: str | None = None):
         name=name,
         line={"color": color, "dash": dash},
     )
+
+
+#: Bar colours of :func:`gradient_norm_bars`, series by series: blue and sky blue first, so that
+#: a pair "at initialisation" / "after training" reads as one hue, then the rest of the palette.
+_BAR_COLOURS: tuple[str, ...] = (PALETTE[0], PALETTE[5], *PALETTE[1:5], *PALETTE[6:])
+
+#: Where :func:`gradient_norm_bars` draws a norm of 0 (one that underflowed float32, whose
+#: smallest positive value is about 1.4e-45), which a log axis cannot show.
+_NORM_FLOOR = 1e-45
+
+
+def gradient_norm_bars(
+    norms: Mapping[str, Sequence[float] | np.ndarray],
+    *,
+    layers: Sequence[str] | None = None,
+    fig=None,
+    row: int | None = None,
+    col: int | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+):
+    """Per-layer gradient norms as bars on a log scale, one group of bars per layer (Plotly).
+
+    Parameters
+    ----------
+    norms : mapping of str to array
+        One series per entry, under its legend name (``{"at initialisation": ...}``), each with
+        one norm per layer, input side first. A norm of 0 is drawn at 1e-45, the float32 floor,
+        so that it stays on the log axis; NaN (a measurement that failed, after a divergence) is
+        a missing bar.
+    layers : sequence of str, optional
+        The layer names, shown under the bars with ``hidden_3`` shortened to ``h3``; by default
+        the layers are numbered from 1.
+    fig : plotly.graph_objects.Figure, optional
+        A figure to draw into (from :func:`plotly.subplots.make_subplots` when ``row`` and
+        ``col`` are given); by default a new one.
+    row, col : int, optional
+        The panel of ``fig`` to draw in; give both or neither.
+    xlabel, ylabel : str, optional
+        Axis titles; none by default.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        ``fig``, or the new figure. With two or more series the bars are grouped. Set the title
+        and size with ``fig.update_layout(**layout(...))``.
+
+    Raises
+    ------
+    ValueError
+        If ``norms`` is empty, its series (or ``layers``) differ in length, or only one of
+        ``row`` and ``col`` is given.
+
+    Examples
+    --------
+    >>> fig = gradient_norm_bars({"at initialisation": [1e-12, 0.0, 0.5]}, layers=["hidden_1", "hidden_2", "logits"])
+    >>> list(fig.data[0].x), [float(v) for v in fig.data[0].y], fig.layout.yaxis.type
+    (['h1', 'h2', 'logits'], [1e-12, 1e-45, 0.5], 'log')
+    """
+    import plotly.graph_objects as go
+
+    series = {name: np.asarray(values) for name, values in norms.items()}
+    if not series:
+        raise ValueError("norms is empty: give at least one series of per-layer gradient norms.")
+    lengths = {len(v) for v in series.values()} | ({len(layers)} if layers is not None else set())
+    if len(lengths) != 1:
+        raise ValueError(f"The series (and layers) must all have one value per layer; got lengths "
+                         f"{', '.join(f'{name} {len(v)}' for name, v in series.items())}"
+                         f"{'' if layers is None else f', layers {len(layers)}'}.")
+    if (row is None) != (col is None):
+        raise ValueError(f"Give both row and col, or neither; got row={row!r}, col={col!r}.")
+    row, col = check_whole(row, "row", allow_none=True), check_whole(col, "col", allow_none=True)
+    (n,) = lengths
+    x = np.arange(1, n + 1) if layers is None else [name.replace("hidden_", "h") for name in layers]
+    fig = go.Figure() if fig is None else fig
+    for (name, values), colour in zip(series.items(), itertools.cycle(_BAR_COLOURS)):
+        fig.add_trace(go.Bar(x=x, y=np.maximum(values, _NORM_FLOOR), name=name, marker_color=colour), row=row, col=col)
+    fig.update_yaxes(type="log", row=row, col=col)
+    if xlabel is not None:
+        fig.update_xaxes(title=xlabel, row=row, col=col)
+    if ylabel is not None:
+        fig.update_yaxes(title=ylabel, row=row, col=col)
+    if len(series) > 1:
+        fig.update_layout(barmode="group")
+    return fig
 
 
 def _heatmap(z, *, colorscale: str, zmid: float | None = None, name: str):
