@@ -12,7 +12,7 @@ Three measurements, all on Fashion-MNIST (offline, Debian's package) and ``model
    7,300 images/s on the 2-core machine whatever code runs, and the fastest round is the one
    least disturbed). Medians are reported too.
 2. **Input pipeline.** ``model.fit`` on NumPy arrays (Keras wraps them in its own pipeline)
-   against a ``tf.data`` pipeline with shuffle, batch and prefetch (``training.pipeline``), and
+   against a ``tf.data`` pipeline with shuffle, batch and prefetch (``data.pipeline``), and
    the share of an epoch the pipeline alone costs (iterating it with no model).
 3. **Time to 0.90.** ``fast_cnn`` on all 60,000 training images with Adam and a warm-up cosine
    schedule, for ``--epochs`` epochs at the batch size the hardware suggests, then evaluated on
@@ -41,7 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from gradbook import data, hardware, models, training  # noqa: E402
+from gradbook import data, hardware, models, optimizers, training  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "train_speed.json"
@@ -50,7 +50,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "train_speed.json"
 def compiled_fast_cnn(ds, *, seed: int = 0, dtype_policy=None):
     keras.utils.set_random_seed(seed)
     model = models.fast_cnn(ds.image_shape, ds.num_classes, dtype_policy=dtype_policy, seed=seed)
-    model.compile(training.with_loss_scaling(keras.optimizers.Adam(1e-3), dtype_policy), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    model.compile(hardware.with_loss_scaling(keras.optimizers.Adam(1e-3), dtype_policy), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     return model
 
@@ -91,7 +91,7 @@ def input_pipeline(ds, *, n: int, batch_size: int, rounds: int, dtype_policy) ->
     x, y = ds.x_train[:n], ds.y_train[:n]
     arrays_model = compiled_fast_cnn(ds, dtype_policy=dtype_policy)
     pipe_model = compiled_fast_cnn(ds, dtype_policy=dtype_policy)
-    pipe = training.pipeline(x, y, batch_size=batch_size, seed=0)
+    pipe = data.pipeline(x, y, batch_size=batch_size, seed=0)
     fit_arrays, fit_pipe, data_only = [], [], []
     for r in range(rounds + 1):
         start = time.perf_counter()
@@ -122,7 +122,7 @@ def time_to_accuracy(ds, *, epochs: int, batch_size: int, dtype_policy, peak_lr:
     keras.utils.set_random_seed(0)
     model = models.fast_cnn(ds.image_shape, ds.num_classes, dtype_policy=dtype_policy, seed=0)
     steps = epochs * int(np.ceil(len(ds.x_train) / batch_size))
-    model.compile(training.with_loss_scaling(training.warmup_cosine_adam(steps, peak_learning_rate=peak_lr), dtype_policy),
+    model.compile(hardware.with_loss_scaling(optimizers.warmup_cosine_adam(steps, peak_learning_rate=peak_lr), dtype_policy),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     result = training.train(model, ds.x_train, ds.y_train, epochs=epochs, batch_size=batch_size, seed=0)
     _, accuracy = model.evaluate(ds.x_test, ds.y_test, batch_size=1000, verbose=0)

@@ -1,4 +1,4 @@
-"""Tests for gradbook.data: shapes, subsets, the IDX reader, and the offline behaviour."""
+"""Tests for gradbook.data: shapes, subsets, the IDX reader, the offline behaviour, and the tf.data pipeline."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import struct
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -362,3 +363,58 @@ def test_keras_load_failure_becomes_dataset_unavailable(offline, monkeypatch):
         data.load("mnist")
     assert str(keras_home / "datasets" / "mnist.npz") in str(info.value)
     assert isinstance(info.value.__cause__, OSError)
+
+
+# -- pipeline ---------------------------------------------------------------------------------------
+def _labels_per_epoch(ds, epochs=2):
+    out = []
+    for _ in range(epochs):
+        batches = [(xb.numpy(), yb.numpy()) for xb, yb in ds]
+        out.append(batches)
+    return out
+
+
+def test_pipeline_batches_cover_every_example_once_per_epoch():
+    x = np.arange(23, dtype=np.float32).reshape(23, 1) * 10
+    y = np.arange(23)
+    keras.utils.set_random_seed(0)
+    epochs = _labels_per_epoch(data.pipeline(x, y, batch_size=5, seed=1))
+    orders = []
+    for batches in epochs:
+        assert [len(yb) for _, yb in batches] == [5, 5, 5, 5, 3]
+        for xb, yb in batches:
+            np.testing.assert_array_equal(xb[:, 0], yb * 10)  # images stay with their labels
+        order = np.concatenate([yb for _, yb in batches])
+        assert sorted(order.tolist()) == list(range(23))
+        assert order.tolist() != list(range(23))  # shuffled
+        orders.append(order.tolist())
+    assert orders[0] != orders[1]  # reshuffled every epoch
+
+
+def test_pipeline_seeded_order_repeats_and_seed_matters():
+    x = np.arange(40, dtype=np.float32)
+    y = np.arange(40)
+
+    def orders(seed):
+        keras.utils.set_random_seed(0)  # the same global seed each time
+        return [np.concatenate([b[1] for b in ep]).tolist() for ep in _labels_per_epoch(data.pipeline(x, y, batch_size=8, seed=seed))]
+
+    assert orders(3) == orders(3)
+    assert orders(3) != orders(4)
+
+
+def test_pipeline_without_shuffle_keeps_the_order():
+    x = np.arange(10, dtype=np.float32)
+    ds = data.pipeline(x, np.arange(10), batch_size=4, shuffle=False)
+    epochs = _labels_per_epoch(ds)
+    for batches in epochs:
+        assert [yb.tolist() for _, yb in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+def test_pipeline_rejects_bad_input():
+    x = np.zeros((10, 2), dtype=np.float32)
+    with pytest.raises(ValueError, match="10 examples but y has 9"):
+        data.pipeline(x, np.zeros(9))
+    for bad in (0, -1, 2.5, True, None):
+        with pytest.raises(ValueError, match="batch_size"):
+            data.pipeline(x, np.zeros(10), batch_size=bad)

@@ -1,14 +1,16 @@
-"""Tests for gradbook.training.train on tiny Keras models."""
+"""Tests for gradbook.training: train, TrainResult, TrainingDiverged and train_cnn, on tiny Keras models."""
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import keras
 import numpy as np
 import pytest
 
-from gradbook import data
+from gradbook import data, training
+from gradbook.evaluation import evaluate
 from gradbook.training import TrainingDiverged, TrainResult, train
 
 
@@ -16,6 +18,12 @@ from gradbook.training import TrainingDiverged, TrainResult, train
 def digits():
     ds = data.load("digits", n_train=128, n_test=64, seed=0)
     return ds
+
+
+@pytest.fixture(scope="module")
+def digits_256():
+    """256 training and 96 test images (the validation-split test holds out part of 130)."""
+    return data.load("digits", n_train=256, n_test=96, seed=0)
 
 
 def make_model(seed=0, optimizer=None, loss="sparse_categorical_crossentropy", metrics=("accuracy",), units=10):
@@ -32,6 +40,14 @@ def make_model(seed=0, optimizer=None, loss="sparse_categorical_crossentropy", m
         loss=loss,
         metrics=list(metrics),
     )
+    return model
+
+
+def dense_model(seed=0, lr=0.1, softmax=True):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax" if softmax else None)])
+    model.compile(keras.optimizers.SGD(learning_rate=lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -211,25 +227,125 @@ def test_train_gives_the_numbers_of_a_bare_fit(digits, optimizer):
 
 @pytest.mark.slow
 def test_train_on_a_dataset_gives_the_numbers_of_a_bare_fit(digits):
-    from gradbook.training import pipeline
-
     keras.utils.set_random_seed(0)
-    ours = train(make_model(optimizer=keras.optimizers.Adam(1e-2)), pipeline(digits.x_train, digits.y_train, batch_size=32),
+    ours = train(make_model(optimizer=keras.optimizers.Adam(1e-2)), data.pipeline(digits.x_train, digits.y_train, batch_size=32),
                  epochs=2, batch_size=None)
     bare = make_model(optimizer=keras.optimizers.Adam(1e-2))
     keras.utils.set_random_seed(0)
-    theirs = bare.fit(pipeline(digits.x_train, digits.y_train, batch_size=32), epochs=2, verbose=0, shuffle=False).history
+    theirs = bare.fit(data.pipeline(digits.x_train, digits.y_train, batch_size=32), epochs=2, verbose=0, shuffle=False).history
     np.testing.assert_allclose(ours.history["loss"], theirs["loss"], rtol=1e-6)
 
 
-def test_warmup_cosine_rises_linearly_then_decays_to_zero():
-    from gradbook.training import warmup_cosine
+# -- validation_split, per-epoch timing, datasets --------------------------------------------
+@pytest.mark.slow
+def test_validation_split_counts_training_examples_like_keras(digits_256):
+    x, y = digits_256.x_train[:130], digits_256.y_train[:130]
+    steps = []
 
-    schedule = warmup_cosine(100, 0.2, warmup_steps=10)
-    values = np.array([float(schedule(step)) for step in (0, 5, 10, 55, 100)])
-    np.testing.assert_allclose(values, [0.0, 0.1, 0.2, 0.1, 0.0], atol=1e-6)
-    no_warmup = warmup_cosine(10, 0.5, warmup_steps=0)
-    assert float(no_warmup(0)) == pytest.approx(0.5) and float(no_warmup(10)) == pytest.approx(0.0, abs=1e-7)
-    for bad in (-1, 100, 1.5):
-        with pytest.raises(ValueError, match="warmup_steps must be a whole number"):
-            warmup_cosine(100, 0.2, warmup_steps=bad)
+    class Steps(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            steps.append(self.params["steps"])
+
+    model = dense_model(lr=1e-9)  # the weights barely move
+    result = training.train(model, x, y, epochs=2, batch_size=97, validation_split=0.25, callbacks=[Steps()])
+    # 130 * 0.75 = 97.5: Keras trains on floor = 97 (one batch of 97; 98 would need two).
+    assert result.examples == 97
+    assert steps == [1]
+    assert result.epochs == 2
+    assert len(result.history["val_loss"]) == 2
+    # Validation is on the last 33 examples, as Keras holds them out.
+    held_out = model.evaluate(x[97:], y[97:], verbose=0, return_dict=True)["loss"]
+    assert result.final("val_loss") == pytest.approx(held_out, rel=1e-4)
+    assert result.examples_per_second == pytest.approx(97 * 2 / result.seconds, rel=1e-9)
+
+
+@pytest.mark.slow
+def test_epoch_seconds_and_images_per_second(digits_256):
+    result = training.train(dense_model(), digits_256.x_train, digits_256.y_train, epochs=3, batch_size=32, validation_split=0.2)
+    n = math.floor(len(digits_256.x_train) * 0.8)
+    assert result.examples == n
+    assert len(result.epoch_seconds) == 3
+    assert all(s > 0 for s in result.epoch_seconds)
+    assert sum(result.epoch_seconds) <= result.seconds * 1.01
+    assert result.images_per_second == pytest.approx([n / s for s in result.epoch_seconds], rel=1e-12)
+    plain = training.train(dense_model(), digits_256.x_train, digits_256.y_train, epochs=2)
+    assert plain.examples == len(digits_256.x_train)
+    assert len(plain.epoch_seconds) == 2
+    assert plain.images_per_second == pytest.approx([len(digits_256.x_train) / s for s in plain.epoch_seconds])
+
+
+def test_images_per_second_of_a_hand_made_result():
+    r = TrainResult(history={"loss": [1.0, 0.5]}, seconds=3.0, examples_per_second=100.0, epoch_seconds=(1.0, 2.0),
+                    examples=100)
+    assert r.images_per_second == [100.0, 50.0]
+    unknown = TrainResult(history={"loss": [1.0]}, seconds=1.0, examples_per_second=float("nan"), epoch_seconds=(1.0,))
+    assert len(unknown.images_per_second) == 1 and math.isnan(unknown.images_per_second[0])
+    zero = TrainResult(history={"loss": [1.0]}, seconds=0.0, examples_per_second=float("nan"), epoch_seconds=(0.0,),
+                       examples=10)
+    assert math.isnan(zero.images_per_second[0])
+
+
+@pytest.mark.slow
+def test_train_on_a_pipeline(digits_256):
+    ds = data.pipeline(digits_256.x_train, digits_256.y_train, batch_size=32, seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = training.train(dense_model(), ds, epochs=3, batch_size=None)
+    assert not [w for w in caught if "shuffle" in str(w.message)]  # no shuffle=True for a dataset
+    assert result.epochs == 3
+    assert result.examples is None
+    assert math.isnan(result.examples_per_second)
+    assert len(result.epoch_seconds) == 3
+    assert len(result.images_per_second) == 3 and all(math.isnan(v) for v in result.images_per_second)
+    assert result.history["loss"][-1] < result.history["loss"][0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("split", [-0.1, 1.0, 1.5, float("nan")])
+def test_validation_split_out_of_range_raises(digits_256, split):
+    with pytest.raises(ValueError, match="validation_split"):
+        training.train(dense_model(), digits_256.x_train, digits_256.y_train, validation_split=split)
+
+
+# -- train_cnn ---------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_train_cnn_on_digits_learns(digits_256):
+    model, result = training.train_cnn(digits_256, depth=2, filters=8, epochs=4, batch_size=32, learning_rate=3e-3, seed=0)
+    assert isinstance(model, keras.Model)
+    assert model.name.endswith("_relu_he")  # He initialisation for ReLU
+    assert model.output_shape == (None, 10)
+    assert result.epochs == 4
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
+        assert len(result.history[key]) == 4
+    assert result.examples == math.floor(len(digits_256.x_train) * 0.9)
+    assert result.history["learning_rate"] == pytest.approx([3e-3] * 4, rel=1e-6)
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    assert result.final("val_accuracy") > 0.5  # chance is 0.1
+    # The model outputs logits, as evaluate expects by default.
+    ev = evaluate(model, digits_256.x_test, digits_256.y_test, class_names=digits_256.class_names)
+    assert ev.accuracy > 0.5
+
+
+@pytest.mark.slow
+def test_train_cnn_is_seeded_and_picks_the_initializer(digits_256):
+    kwargs = dict(depth=1, filters=4, epochs=1, batch_size=64, optimizer_name="momentum", learning_rate=0.01,
+                  validation_split=0.0)
+    m1, a = training.train_cnn(digits_256, seed=2, **kwargs)
+    m2, b = training.train_cnn(digits_256, seed=2, **kwargs)
+    assert a.history["loss"] == b.history["loss"]
+    assert all(np.array_equal(u, v) for u, v in zip(m1.get_weights(), m2.get_weights()))
+    assert not any(k.startswith("val_") for k in a.history)
+    assert type(m1.optimizer) is keras.optimizers.SGD and m1.optimizer.momentum == pytest.approx(0.9)
+    tanh, _ = training.train_cnn(digits_256, activation="tanh", **kwargs)
+    assert tanh.name.endswith("_tanh_glorot")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [({"optimizer_name": "nadam"}, "nadam"), ({"epochs": 0}, "epochs"), ({"validation_split": 1.0}, "validation_split"),
+     ({"learning_rate": -1.0}, "learning_rate"), ({"depth": 0}, "depth")],
+)
+def test_train_cnn_rejects_bad_arguments(digits_256, kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        training.train_cnn(digits_256, **kwargs)

@@ -21,13 +21,13 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from gradbook import diagnostics, models, tables, training
-from gradbook.validation import is_whole
+from gradbook import diagnostics, models, optimizers, tables, training
+from gradbook.validation import check_choice, check_number, check_whole
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "Bench", "Result", "Setup", "report", "verdict", "verdict_table"]
 
 #: Optimizer names a :class:`Setup` accepts.
-OPTIMIZERS: tuple[str, ...] = training.OPTIMIZERS
+OPTIMIZERS: tuple[str, ...] = optimizers.OPTIMIZERS
 #: Learning-rate schedules a :class:`Setup` accepts (None: constant).
 SCHEDULES: tuple[str, ...] = ("step", "exponential", "plateau", "warmup_cosine")
 
@@ -62,22 +62,13 @@ class Setup:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"Unknown optimizer {self.optimizer!r}. Choose one of: {', '.join(OPTIMIZERS)}.")
-        if self.schedule is not None and self.schedule not in SCHEDULES:
-            raise ValueError(f"Unknown schedule {self.schedule!r}. Choose None or one of: {', '.join(SCHEDULES)}.")
-        if isinstance(self.learning_rate, bool) or not (
-            isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and self.learning_rate > 0
-        ):
-            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}.")
-        for name in ("clipnorm", "clipvalue"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0)):
-                raise ValueError(f"{name} must be None or a positive number, got {value!r}.")
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if not is_whole(value, numpy=False):
-                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        check_choice(self.schedule, "schedule", SCHEDULES, allow_none=True)
+        check_number(self.learning_rate, "learning_rate")
+        check_number(self.clipnorm, "clipnorm", allow_none=True)
+        check_number(self.clipvalue, "clipvalue", allow_none=True)
+        check_whole(self.epochs, "epochs")
+        check_whole(self.batch_size, "batch_size")
 
     def changes(self) -> str:
         """What differs from the baseline, as ``name=value`` pairs ("baseline" if nothing)."""
@@ -108,7 +99,7 @@ class Setup:
 
         lr = self._learning_rate(n_train)
         clip = {k: v for k, v in (("clipnorm", self.clipnorm), ("clipvalue", self.clipvalue)) if v is not None}
-        return training.optimizer(self.optimizer, lr, **clip)
+        return optimizers.get(self.optimizer, lr, **clip)
 
     def _learning_rate(self, n_train: int):
         import keras
@@ -123,7 +114,7 @@ class Setup:
         if self.schedule == "exponential":
             return keras.optimizers.schedules.ExponentialDecay(self.learning_rate, decay_steps=steps_per_epoch, decay_rate=0.5)
         # A tenth of the steps (at least one) warms up; a single step leaves no room for it.
-        return training.warmup_cosine(total, self.learning_rate, warmup_steps=0 if total < 2 else max(1, total // 10))
+        return optimizers.warmup_cosine(total, self.learning_rate, warmup_steps=0 if total < 2 else max(1, total // 10))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ cifar10        60000 x 32 x 32 x 3     Keras cache, else a Keras download
 
 When a dataset is neither on disk nor reachable, :func:`load` raises
 :class:`DatasetUnavailable` within seconds, naming every place it looked and how to get the data.
+
+:func:`pipeline` feeds arrays to a model as a ``tf.data`` input pipeline (shuffle, batch, prefetch).
 """
 
 from __future__ import annotations
@@ -25,12 +27,16 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gradbook.validation import is_whole
+from gradbook.validation import check_choice, check_whole
 
-__all__ = ["DATASETS", "Dataset", "DatasetUnavailable", "load"]
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+__all__ = ["DATASETS", "Dataset", "DatasetUnavailable", "load", "pipeline"]
 
 #: The names :func:`load` accepts.
 DATASETS: tuple[str, ...] = ("digits", "fashion_mnist", "mnist", "cifar10")
@@ -128,8 +134,7 @@ class Dataset:
         """
         import tensorflow as tf
 
-        if not is_whole(size):
-            raise ValueError(f"size must be a positive whole number, got {size!r}.")
+        size = check_whole(size, "size")
 
         def resize(x: np.ndarray) -> np.ndarray:
             out = tf.image.resize(x, (size, size), method="bilinear").numpy().astype(np.float32)
@@ -183,11 +188,9 @@ def load(
     >>> ds.x_train.shape
     (500, 8, 8, 1)
     """
-    if name not in DATASETS:
-        raise ValueError(f"Unknown dataset {name!r}. Valid names: {', '.join(DATASETS)}.")
-    for label, n in (("n_train", n_train), ("n_test", n_test)):
-        if n is not None and (not is_whole(n)):
-            raise ValueError(f"{label} must be a positive whole number or None, got {n!r}.")
+    check_choice(name, "dataset", DATASETS)
+    n_train = check_whole(n_train, "n_train", allow_none=True)
+    n_test = check_whole(n_test, "n_test", allow_none=True)
 
     loader = {
         "digits": _load_digits,
@@ -211,6 +214,51 @@ def load(
         class_names=_CLASS_NAMES[name],
         source=source,
     )
+
+
+def pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int = 128, shuffle: bool = True,
+             seed: int = 0) -> tf.data.Dataset:
+    """A ``tf.data`` input pipeline over in-memory arrays: shuffle, batch, prefetch.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Images and labels with the same first dimension.
+    batch_size : int, default 128
+    shuffle : bool, default True
+        Reshuffle every epoch.
+    seed : int, default 0
+        The shuffle's operation seed. As everywhere in TensorFlow, the order also depends on the
+        global seed, so call ``keras.utils.set_random_seed`` before building the pipeline for
+        runs that repeat.
+
+    Returns
+    -------
+    tf.data.Dataset
+        Batches of ``(images, labels)``, prefetched so that the next batch is ready while the
+        model trains on this one.
+
+    Raises
+    ------
+    ValueError
+        If the arrays disagree in length or ``batch_size`` is not a positive whole number.
+
+    Examples
+    --------
+    >>> ds = load("digits", n_train=100)
+    >>> batches = pipeline(ds.x_train, ds.y_train, batch_size=32, shuffle=False)
+    >>> [len(labels) for _, labels in batches]
+    [32, 32, 32, 4]
+    """
+    import tensorflow as tf
+
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} examples but y has {len(y)}; they must match.")
+    batch_size = check_whole(batch_size, "batch_size")
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def _subset(

@@ -1,16 +1,27 @@
 """Which device TensorFlow will train on, and how to train fast on it.
 
+:func:`detect` says what TensorFlow sees and which batch size and precision suit it;
+:func:`with_loss_scaling` adds the loss scaling that mixed_float16 training needs.
+
+``print(hardware.detect())`` (or ``hardware.show()``) writes one line such as
+``Training on: CPU (2 cores) - TensorFlow 2.21.0 sees no GPU``.
+
 >>> from gradbook import hardware
->>> hardware.show()          # doctest: +SKIP
-Training on: CPU (2 cores) - TensorFlow 2.21.0 sees no GPU
+>>> hw = hardware.detect()
+>>> str(hw).startswith("Training on: "), hw.batch_size == (512 if hw.has_gpu else 128)
+(True, True)
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["Hardware", "detect", "show"]
+if TYPE_CHECKING:
+    import keras
+
+__all__ = ["Hardware", "detect", "show", "with_loss_scaling"]
 
 #: GPUs from this compute capability on have tensor cores, where float16 math is fast.
 _TENSOR_CORES = (7, 0)
@@ -144,3 +155,40 @@ def show() -> Hardware:
     hw = detect()
     print(hw)
     return hw
+
+
+def with_loss_scaling(optimizer: keras.optimizers.Optimizer, dtype_policy: str | None) -> keras.optimizers.Optimizer:
+    """Wrap ``optimizer`` in Keras's ``LossScaleOptimizer`` when ``dtype_policy`` is
+    ``"mixed_float16"``; return it unchanged otherwise.
+
+    float16 gradients underflow to zero below about 6e-8, so mixed_float16 training multiplies
+    the loss by a large factor before differentiating and divides the gradients after. Keras
+    does this itself only when the *global* policy is mixed_float16; the book sets the policy
+    per layer (so that it never leaks into other models), and so wraps the optimizer here.
+    bfloat16 has float32's exponent range and needs no scaling.
+
+    Parameters
+    ----------
+    optimizer : keras.optimizers.Optimizer
+    dtype_policy : str or None
+        The layers' dtype policy, such as :attr:`Hardware.mixed_precision`.
+
+    Returns
+    -------
+    keras.optimizers.Optimizer
+        ``optimizer`` itself, or a ``LossScaleOptimizer`` around it (never one around another).
+
+    Examples
+    --------
+    >>> import keras
+    >>> adam = keras.optimizers.Adam()
+    >>> type(with_loss_scaling(adam, "mixed_float16")).__name__
+    'LossScaleOptimizer'
+    >>> with_loss_scaling(adam, "mixed_bfloat16") is adam
+    True
+    """
+    import keras
+
+    if dtype_policy == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer

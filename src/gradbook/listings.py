@@ -185,7 +185,7 @@ class Listing:
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         else:
             loss = self.loss
-        from gradbook.training import with_loss_scaling
+        from gradbook.hardware import with_loss_scaling
 
         optimizer = with_loss_scaling(keras.optimizers.get(self.optimizer), dtype_policy)
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])

@@ -2,7 +2,11 @@
 
 :func:`train` adds three things to a bare ``model.fit`` and nothing else, so it runs as fast:
 a seed, the wall time, and a clear :class:`TrainingDiverged` error (instead of a history full of
-NaN) when the loss stops being a finite number.
+NaN) when the loss stops being a finite number. :func:`train_cnn` builds and trains chapter 6's CNN
+with it.
+
+Optimizers and learning-rate schedules are in :mod:`gradbook.optimizers`, the ``tf.data`` input
+pipeline in :mod:`gradbook.data`, and mixed precision in :mod:`gradbook.hardware`.
 """
 
 from __future__ import annotations
@@ -12,14 +16,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-import numpy as np
+from gradbook import optimizers
+from gradbook.validation import check_number, check_whole
 
-from gradbook.validation import is_whole
-
-__all__ = ["OPTIMIZERS", "TrainResult", "TrainingDiverged", "optimizer", "pipeline", "train", "train_cnn", "warmup_cosine", "warmup_cosine_adam", "with_loss_scaling"]
-
-#: Optimizer names :func:`optimizer` accepts; "momentum" is SGD with momentum 0.9.
-OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "rmsprop", "adagrad", "adam")
+__all__ = ["TrainResult", "TrainingDiverged", "train", "train_cnn"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -160,22 +160,21 @@ def train(
     Raises
     ------
     ValueError
-        If the model is not compiled or ``epochs`` is not a positive whole number.
+        If the model is not compiled, ``epochs`` is not a positive whole number or
+        ``validation_split`` is not in [0, 1).
     TrainingDiverged
         If the training loss becomes NaN or infinite; the message names the epoch and the
         learning rate and suggests a smaller one.
     """
     import keras
 
-    if not is_whole(epochs):
-        raise ValueError(f"epochs must be a positive whole number, got {epochs!r}.")
+    check_whole(epochs, "epochs")
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
         raise ValueError("The model is not compiled: call model.compile(optimizer, loss) first.")
+    check_number(validation_split, "validation_split", maximum=1.0, include_minimum=True, include_maximum=False)
 
     keras.utils.set_random_seed(seed)
     guard = _divergence_callback()
-    if not 0.0 <= float(validation_split) < 1.0:
-        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}.")
     n_examples = _count_examples(x)
     if n_examples is not None and validation_split:
         n_examples = int(math.floor(n_examples * (1.0 - validation_split)))  # Keras's own split
@@ -190,7 +189,7 @@ def train(
         validation_split=validation_split,
         callbacks=[*callbacks, guard],
         verbose=verbose,
-        shuffle=not _is_dataset(x),  # a tf.data pipeline shuffles itself (see pipeline)
+        shuffle=not _is_dataset(x),  # a tf.data pipeline shuffles itself (see gradbook.data.pipeline)
     )
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
@@ -258,148 +257,6 @@ def _count_examples(x) -> int | None:
     return None
 
 
-def pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int = 128, shuffle: bool = True, seed: int = 0):
-    """A ``tf.data`` input pipeline over in-memory arrays: shuffle, batch, prefetch.
-
-    Parameters
-    ----------
-    x, y : numpy.ndarray
-        Images and labels with the same first dimension.
-    batch_size : int, default 128
-    shuffle : bool, default True
-        Reshuffle every epoch.
-    seed : int, default 0
-        The shuffle's operation seed. As everywhere in TensorFlow, the order also depends on the
-        global seed, so call ``keras.utils.set_random_seed`` before building the pipeline for
-        runs that repeat.
-
-    Returns
-    -------
-    tf.data.Dataset
-        Batches of ``(images, labels)``, prefetched so that the next batch is ready while the
-        model trains on this one.
-
-    Raises
-    ------
-    ValueError
-        If the arrays disagree in length or ``batch_size`` is not a positive whole number.
-    """
-    import tensorflow as tf
-
-    if len(x) != len(y):
-        raise ValueError(f"x has {len(x)} examples but y has {len(y)}; they must match.")
-    if not is_whole(batch_size):
-        raise ValueError(f"batch_size must be a positive whole number, got {batch_size!r}.")
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def warmup_cosine_adam(total_steps: int, *, peak_learning_rate: float = 3e-3, warmup_fraction: float = 0.1):
-    """Adam with a short linear warm-up to ``peak_learning_rate``, then cosine decay to zero.
-
-    The schedule that lets a small CNN reach its accuracy in few epochs: large steps while the
-    loss is high, small ones at the end.
-
-    Parameters
-    ----------
-    total_steps : int
-        Optimizer steps in the whole run (epochs x batches per epoch).
-    peak_learning_rate : float, default 3e-3
-    warmup_fraction : float, default 0.1
-        Share of the steps spent warming up, in [0, 1).
-
-    Returns
-    -------
-    keras.optimizers.Adam
-
-    Raises
-    ------
-    ValueError
-        For a non-positive step count or learning rate, or a warm-up fraction outside [0, 1).
-    """
-    import keras
-
-    if not is_whole(total_steps):
-        raise ValueError(f"total_steps must be a positive whole number, got {total_steps!r}.")
-    if isinstance(peak_learning_rate, bool) or not (
-        isinstance(peak_learning_rate, (int, float, np.floating)) and math.isfinite(peak_learning_rate) and peak_learning_rate > 0
-    ):
-        raise ValueError(f"peak_learning_rate must be a positive number, got {peak_learning_rate!r}.")
-    if not 0.0 <= warmup_fraction < 1.0:
-        raise ValueError(f"warmup_fraction must be in [0, 1), got {warmup_fraction!r}.")
-    return keras.optimizers.Adam(learning_rate=warmup_cosine(total_steps, float(peak_learning_rate),
-                                                              warmup_steps=int(total_steps * warmup_fraction)))
-
-
-def warmup_cosine(total_steps: int, peak_learning_rate: float, *, warmup_steps: int):
-    """A learning-rate schedule: linear warm-up from 0 to ``peak_learning_rate``, then cosine decay to 0.
-
-    Parameters
-    ----------
-    total_steps : int
-        Optimizer steps in the whole run.
-    peak_learning_rate : float
-    warmup_steps : int
-        Steps of warm-up, from 0 (none: the decay starts at the peak) to ``total_steps - 1``.
-
-    Returns
-    -------
-    keras.optimizers.schedules.CosineDecay
-
-    Raises
-    ------
-    ValueError
-        For a warm-up that is negative or leaves no step to decay.
-    """
-    import keras
-
-    if not is_whole(warmup_steps, minimum=0) or (warmup_steps and warmup_steps >= total_steps):
-        raise ValueError(f"warmup_steps must be a whole number from 0 to total_steps - 1 ({total_steps - 1}), got {warmup_steps!r}.")
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup_steps else float(peak_learning_rate),
-        decay_steps=max(1, total_steps - warmup_steps),
-        warmup_target=float(peak_learning_rate) if warmup_steps else None,
-        warmup_steps=warmup_steps,
-    )
-
-
-def optimizer(name: str, learning_rate=0.001, **kwargs: Any):
-    """A Keras optimizer by name.
-
-    Parameters
-    ----------
-    name : {"sgd", "momentum", "rmsprop", "adagrad", "adam"}
-        "momentum" is SGD with momentum 0.9.
-    learning_rate : float or keras.optimizers.schedules.LearningRateSchedule
-    **kwargs :
-        Passed on (``clipnorm``, ``clipvalue``, ...).
-
-    Raises
-    ------
-    ValueError
-        For an unknown name or a learning rate that is not a positive number.
-    """
-    import keras
-
-    if name not in OPTIMIZERS:
-        raise ValueError(f"Unknown optimizer {name!r}. Choose one of: {', '.join(OPTIMIZERS)}.")
-    if isinstance(learning_rate, (int, float)) and (
-        isinstance(learning_rate, bool) or not math.isfinite(learning_rate) or learning_rate <= 0
-    ):
-        raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}.")
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, **kwargs)
-    if name == "momentum":
-        return keras.optimizers.SGD(learning_rate, momentum=0.9, **kwargs)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate, **kwargs)
-    if name == "adagrad":
-        return keras.optimizers.Adagrad(learning_rate, **kwargs)
-    return keras.optimizers.Adam(learning_rate, **kwargs)
-
-
 def train_cnn(
     dataset,
     *,
@@ -424,7 +281,7 @@ def train_cnn(
         Of the network (see :func:`gradbook.models.cnn`); the initializer is He for ReLU-like
         activations and Glorot for sigmoid and tanh, as each was designed for.
     optimizer_name, learning_rate :
-        See :func:`optimizer`.
+        See :func:`gradbook.optimizers.get`.
     epochs, batch_size, validation_split, callbacks, seed :
         See :func:`train`.
 
@@ -447,25 +304,8 @@ def train_cnn(
     keras.utils.set_random_seed(seed)
     model = models.cnn(depth, filters, activation, init, input_shape=dataset.image_shape,
                        num_classes=dataset.num_classes, seed=seed)
-    model.compile(optimizer(optimizer_name, learning_rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    model.compile(optimizers.get(optimizer_name, learning_rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     result = train(model, dataset.x_train, dataset.y_train, epochs=epochs, batch_size=batch_size,
                    validation_split=validation_split, callbacks=callbacks, seed=seed)
     return model, result
-
-
-def with_loss_scaling(optimizer, dtype_policy: str | None):
-    """Wrap ``optimizer`` in Keras's ``LossScaleOptimizer`` when ``dtype_policy`` is
-    ``"mixed_float16"``; return it unchanged otherwise.
-
-    float16 gradients underflow to zero below about 6e-8, so mixed_float16 training multiplies
-    the loss by a large factor before differentiating and divides the gradients after. Keras
-    does this itself only when the *global* policy is mixed_float16; the book sets the policy
-    per layer (so that it never leaks into other models), and so wraps the optimizer here.
-    bfloat16 has float32's exponent range and needs no scaling.
-    """
-    import keras
-
-    if dtype_policy == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        return keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
