@@ -122,7 +122,7 @@ def test_gd_iterates_equal_closed_form():
     q = Quadratic((1.0, 10.0), angle=0.4)
     lr, steps = 0.07, 25
     p0 = np.array([1.5, -0.8])
-    run = descend(q, p0, lr=lr, steps=steps)
+    run = descend(q, p0, learning_rate=lr, steps=steps)
     assert run.points.shape == (steps + 1, 2)
     m = np.eye(2) - lr * q.matrix
     expected = np.array([np.linalg.matrix_power(m, t) @ p0 for t in range(steps + 1)])
@@ -136,7 +136,7 @@ def test_gd_iterates_equal_closed_form():
 def test_gd_converges_below_two_over_l(fraction):
     q = Quadratic((1.0, 10.0), angle=0.7)
     lr = fraction * 2 / q.smoothness
-    run = descend(q, [1.0, 1.0], lr=lr, steps=2000)
+    run = descend(q, [1.0, 1.0], learning_rate=lr, steps=2000)
     assert not run.diverged
     assert len(run.points) == 2001
     assert run.final_loss < 1e-6 * run.losses[0]
@@ -147,7 +147,7 @@ def test_gd_converges_below_two_over_l(fraction):
 def test_gd_diverges_above_two_over_l(fraction):
     q = Quadratic((1.0, 10.0))
     lr = fraction * 2 / q.smoothness
-    run = descend(q, [1.0, 1.0], lr=lr, steps=5000)
+    run = descend(q, [1.0, 1.0], learning_rate=lr, steps=5000)
     assert run.diverged
     assert isinstance(run.diverged_at, int) and 1 <= run.diverged_at <= 5000
     # The run stops at divergence: start + every finite iterate before it.
@@ -157,7 +157,7 @@ def test_gd_diverges_above_two_over_l(fraction):
 
 
 def test_gd_divergence_on_the_first_step_keeps_the_start():
-    run = descend(Quadratic((1.0, 10.0)), [3.0, 4.0], lr=1e12, steps=10)
+    run = descend(Quadratic((1.0, 10.0)), [3.0, 4.0], learning_rate=1e12, steps=10)
     assert run.diverged_at == 1
     np.testing.assert_array_equal(run.points, [[3.0, 4.0]])
     assert run.losses.shape == (1,)
@@ -176,7 +176,7 @@ def test_nan_gradient_counts_as_divergence():
         def hessian(self, p):
             return np.eye(2)
 
-    run = descend(NanSurface(), [1.0, 1.0], lr=0.1, steps=5)
+    run = descend(NanSurface(), [1.0, 1.0], learning_rate=0.1, steps=5)
     assert run.diverged_at == 1
     assert not np.isnan(run.points).any()
 
@@ -212,7 +212,7 @@ def _surface_for_keras(surface_name):
 
 def _assert_differs_from_plain_gd(surface, start, lr, steps, expected):
     """The optimizer under test really is not plain GD here (so the comparison is not vacuous)."""
-    plain = descend(surface, start, lr=lr, steps=steps)
+    plain = descend(surface, start, learning_rate=lr, steps=steps)
     same_length = plain.points.shape == expected.shape
     assert not (same_length and np.allclose(plain.points, expected, rtol=1e-3, atol=1e-3))
 
@@ -233,7 +233,7 @@ def test_momentum_matches_keras_sgd(surface_name, lr, exact):
         mu, rtol, atol = 0.9, 1e-5, 1e-6
     steps = 30
     expected = _keras_trajectory(keras.optimizers.SGD(learning_rate=lr, momentum=mu), start, steps, loss_fn)
-    run = descend(surface, start, lr=lr, steps=steps, optimizer="momentum", momentum=mu)
+    run = descend(surface, start, learning_rate=lr, steps=steps, optimizer="momentum", momentum=mu)
     assert not run.diverged
     assert run.points.shape == expected.shape
     np.testing.assert_allclose(run.points, expected, rtol=rtol, atol=atol)
@@ -257,7 +257,7 @@ def test_adam_matches_keras_adam(surface_name, lr, exact):
         rtol, atol = 1e-4, 1e-4 * lr
     steps = 30
     expected = _keras_trajectory(keras.optimizers.Adam(learning_rate=lr, **hyper), start, steps, loss_fn)
-    run = descend(surface, start, lr=lr, steps=steps, optimizer="adam", **hyper)
+    run = descend(surface, start, learning_rate=lr, steps=steps, optimizer="adam", **hyper)
     assert not run.diverged
     assert run.points.shape == expected.shape
     np.testing.assert_allclose(run.points, expected, rtol=rtol, atol=atol)
@@ -266,14 +266,14 @@ def test_adam_matches_keras_adam(surface_name, lr, exact):
 
 def test_momentum_zero_is_plain_gd():
     q = Quadratic((1.0, 4.0), angle=0.2)
-    a = descend(q, [1.0, 2.0], lr=0.1, steps=40, optimizer="momentum", momentum=0.0)
-    b = descend(q, [1.0, 2.0], lr=0.1, steps=40, optimizer="gd")
+    a = descend(q, [1.0, 2.0], learning_rate=0.1, steps=40, optimizer="momentum", momentum=0.0)
+    b = descend(q, [1.0, 2.0], learning_rate=0.1, steps=40, optimizer="sgd")
     np.testing.assert_allclose(a.points, b.points, rtol=1e-12, atol=1e-15)
 
 
 def test_adam_first_step_has_length_lr_along_each_axis():
     # With bias correction, Adam's first step is lr * sign(g) per coordinate (up to epsilon).
-    run = descend(Rosenbrock(), [-1.2, 1.0], lr=0.01, steps=1, optimizer="adam")
+    run = descend(Rosenbrock(), [-1.2, 1.0], learning_rate=0.01, steps=1, optimizer="adam")
     g = Rosenbrock().gradient(np.array([-1.2, 1.0]))
     np.testing.assert_allclose(run.points[1] - run.points[0], -0.01 * np.sign(g), rtol=1e-6)
 
@@ -281,7 +281,7 @@ def test_adam_first_step_has_length_lr_along_each_axis():
 # -- descend: errors -----------------------------------------------------------------------------
 def test_unknown_optimizer_lists_choices():
     with pytest.raises(ValueError) as info:
-        descend(Quadratic(), [1.0, 1.0], lr=0.1, optimizer="rmsprop")
+        descend(Quadratic(), [1.0, 1.0], learning_rate=0.1, optimizer="rmsprop")
     assert "rmsprop" in str(info.value)
     for name in descent.OPTIMIZERS:
         assert name in str(info.value)
@@ -289,14 +289,14 @@ def test_unknown_optimizer_lists_choices():
 
 @pytest.mark.parametrize("lr", [0.0, -0.1, float("nan"), float("inf"), -float("inf")])
 def test_bad_learning_rate(lr):
-    with pytest.raises(ValueError, match="lr"):
-        descend(Quadratic(), [1.0, 1.0], lr=lr)
+    with pytest.raises(ValueError, match="learning_rate"):
+        descend(Quadratic(), [1.0, 1.0], learning_rate=lr)
 
 
 @pytest.mark.parametrize("steps", [0, -3, 2.5, True, "10"])
 def test_bad_steps(steps):
     with pytest.raises(ValueError, match="steps"):
-        descend(Quadratic(), [1.0, 1.0], lr=0.1, steps=steps)
+        descend(Quadratic(), [1.0, 1.0], learning_rate=0.1, steps=steps)
 
 
 @pytest.mark.parametrize(
@@ -304,18 +304,18 @@ def test_bad_steps(steps):
 )
 def test_bad_start(start):
     with pytest.raises(ValueError, match="start"):
-        descend(Quadratic(), start, lr=0.1)
+        descend(Quadratic(), start, learning_rate=0.1)
 
 
 @pytest.mark.parametrize("momentum", [-0.1, 1.0, 1.5, float("nan")])
 def test_bad_momentum(momentum):
     with pytest.raises(ValueError, match="momentum"):
-        descend(Quadratic(), [1.0, 1.0], lr=0.1, optimizer="momentum", momentum=momentum)
+        descend(Quadratic(), [1.0, 1.0], learning_rate=0.1, optimizer="momentum", momentum=momentum)
 
 
 def test_start_is_not_modified():
     start = np.array([1.0, 2.0])
-    descend(Quadratic(), start, lr=0.1, steps=5)
+    descend(Quadratic(), start, learning_rate=0.1, steps=5)
     np.testing.assert_array_equal(start, [1.0, 2.0])
 
 
@@ -419,7 +419,7 @@ def digits_problem():
 def test_full_batch_is_plain_gradient_descent(digits_problem):
     p = digits_problem
     epochs, lr = 6, 0.5
-    updates, seen, losses = minibatch_descent(p, batch_size=p.n, lr=lr, epochs=epochs)
+    updates, seen, losses = minibatch_descent(p, batch_size=p.n, learning_rate=lr, epochs=epochs)
     np.testing.assert_array_equal(updates, np.arange(epochs + 1))
     np.testing.assert_array_equal(seen, p.n * np.arange(epochs + 1))
     w = np.zeros(p.shape)
@@ -432,7 +432,7 @@ def test_full_batch_is_plain_gradient_descent(digits_problem):
 
 def test_sgd_makes_one_update_per_example(digits_problem):
     p = digits_problem
-    updates, seen, losses = minibatch_descent(p, batch_size=1, lr=0.05, epochs=2)
+    updates, seen, losses = minibatch_descent(p, batch_size=1, learning_rate=0.05, epochs=2)
     assert len(updates) == len(seen) == len(losses) == 2 * p.n + 1
     assert updates[-1] == 2 * p.n and seen[-1] == 2 * p.n
     np.testing.assert_array_equal(updates, seen)
@@ -441,7 +441,7 @@ def test_sgd_makes_one_update_per_example(digits_problem):
 def test_batches_that_do_not_divide_n():
     rng = np.random.default_rng(0)
     p = SoftmaxRegression(rng.normal(size=(10, 3)), rng.integers(0, 3, size=10), 3)
-    updates, seen, _ = minibatch_descent(p, batch_size=3, lr=0.1, epochs=2)
+    updates, seen, _ = minibatch_descent(p, batch_size=3, learning_rate=0.1, epochs=2)
     # ceil(10 / 3) = 4 updates per epoch; the last batch of each epoch has 1 example.
     np.testing.assert_array_equal(updates, np.arange(9))
     np.testing.assert_array_equal(seen, [0, 3, 6, 9, 10, 13, 16, 19, 20])
@@ -449,17 +449,17 @@ def test_batches_that_do_not_divide_n():
 
 def test_record_every(digits_problem):
     p = digits_problem
-    updates, seen, losses = minibatch_descent(p, batch_size=40, lr=0.1, epochs=2, record_every=3)
+    updates, seen, losses = minibatch_descent(p, batch_size=40, learning_rate=0.1, epochs=2, record_every=3)
     # 5 updates per epoch, 10 in all: recorded at 0, 3, 6, 9.
     np.testing.assert_array_equal(updates, [0, 3, 6, 9])
     np.testing.assert_array_equal(seen, 40 * updates)
-    every = minibatch_descent(p, batch_size=40, lr=0.1, epochs=2, record_every=1)
+    every = minibatch_descent(p, batch_size=40, learning_rate=0.1, epochs=2, record_every=1)
     np.testing.assert_allclose(losses, every[2][[0, 3, 6, 9]], rtol=1e-12)
 
 
 def test_minibatch_loss_decreases_on_digits(digits_problem):
     p = digits_problem
-    _, _, losses = minibatch_descent(p, batch_size=16, lr=0.5, epochs=3)
+    _, _, losses = minibatch_descent(p, batch_size=16, learning_rate=0.5, epochs=3)
     assert losses[0] == pytest.approx(math.log(10))
     assert losses[-1] < 0.5 * losses[0]
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
@@ -467,9 +467,9 @@ def test_minibatch_loss_decreases_on_digits(digits_problem):
 
 def test_minibatch_seed(digits_problem):
     p = digits_problem
-    a = minibatch_descent(p, batch_size=16, lr=0.5, epochs=2, seed=5)
-    b = minibatch_descent(p, batch_size=16, lr=0.5, epochs=2, seed=5)
-    c = minibatch_descent(p, batch_size=16, lr=0.5, epochs=2, seed=6)
+    a = minibatch_descent(p, batch_size=16, learning_rate=0.5, epochs=2, seed=5)
+    b = minibatch_descent(p, batch_size=16, learning_rate=0.5, epochs=2, seed=5)
+    c = minibatch_descent(p, batch_size=16, learning_rate=0.5, epochs=2, seed=6)
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
     assert not np.array_equal(a[2], c[2])
@@ -479,24 +479,24 @@ def test_minibatch_validation(digits_problem):
     p = digits_problem
     for bad in (0, p.n + 1, 2.5, True, -1):
         with pytest.raises(ValueError, match="batch_size"):
-            minibatch_descent(p, batch_size=bad, lr=0.1, epochs=1)
+            minibatch_descent(p, batch_size=bad, learning_rate=0.1, epochs=1)
     for bad in (0.0, -1.0, float("nan")):
-        with pytest.raises(ValueError, match="lr"):
-            minibatch_descent(p, batch_size=10, lr=bad, epochs=1)
+        with pytest.raises(ValueError, match="learning_rate"):
+            minibatch_descent(p, batch_size=10, learning_rate=bad, epochs=1)
     for bad in (0, -2, 1.5, True):
         with pytest.raises(ValueError, match="epochs"):
-            minibatch_descent(p, batch_size=10, lr=0.1, epochs=bad)
+            minibatch_descent(p, batch_size=10, learning_rate=0.1, epochs=bad)
 
 
 # -- Trajectory helpers --------------------------------------------------------------------------
 def test_verdict_diverged():
-    run = descend(Quadratic((1.0, 10.0)), [1.0, 1.0], lr=1.0, steps=500)
+    run = descend(Quadratic((1.0, 10.0)), [1.0, 1.0], learning_rate=1.0, steps=500)
     assert run.diverged
     assert run.verdict() == f"diverged at step {run.diverged_at}"
 
 
 def test_verdict_diverging_before_it_escapes():
-    run = descend(Quadratic((1.0, 10.0)), [1.0, 1.0], lr=0.21, steps=20)  # |1 - 10 lr| = 1.1
+    run = descend(Quadratic((1.0, 10.0)), [1.0, 1.0], learning_rate=0.21, steps=20)  # |1 - 10 lr| = 1.1
     assert not run.diverged and run.final_loss > run.losses[0]
     verdict = run.verdict()
     assert verdict.startswith("diverging")
@@ -506,19 +506,19 @@ def test_verdict_diverging_before_it_escapes():
 def test_verdict_oscillating_and_converging():
     q = Quadratic((1.0, 10.0))
     # 1 - 10 lr = -0.9: the stiff coordinate flips sign at every step.
-    zigzag = descend(q, [1.0, 1.0], lr=0.19, steps=30)
+    zigzag = descend(q, [1.0, 1.0], learning_rate=0.19, steps=30)
     assert zigzag.final_loss < zigzag.losses[0]
     assert zigzag.verdict().startswith("oscillating")
     # 1 - 10 lr = 0.5 and 1 - lr = 0.95: every coordinate shrinks monotonically.
-    smooth = descend(q, [1.0, 1.0], lr=0.05, steps=30)
+    smooth = descend(q, [1.0, 1.0], learning_rate=0.05, steps=30)
     assert smooth.verdict().startswith("converging")
     assert f"{smooth.losses[0]:.3g}" in smooth.verdict()
     # A single step cannot oscillate.
-    assert descend(q, [1.0, 1.0], lr=0.19, steps=1).verdict().startswith("converging")
+    assert descend(q, [1.0, 1.0], learning_rate=0.19, steps=1).verdict().startswith("converging")
 
 
 def test_every_keeps_every_kth_point_and_the_last():
-    run = descend(Quadratic(), [1.0, 1.0], lr=0.05, steps=10)  # 11 points
+    run = descend(Quadratic(), [1.0, 1.0], learning_rate=0.05, steps=10)  # 11 points
     thin = run.every(3)
     np.testing.assert_array_equal(thin.points, run.points[[0, 3, 6, 9, 10]])
     np.testing.assert_array_equal(thin.losses, run.losses[[0, 3, 6, 9, 10]])
@@ -526,6 +526,6 @@ def test_every_keeps_every_kth_point_and_the_last():
     np.testing.assert_array_equal(run.every(5).points, run.points[[0, 5, 10]])  # last already there
     np.testing.assert_array_equal(run.every(1).points, run.points)
     np.testing.assert_array_equal(run.every(100).points, run.points[[0, 10]])
-    diverged = descend(Quadratic((1.0, 10.0)), [1.0, 1.0], lr=1.0, steps=500)
+    diverged = descend(Quadratic((1.0, 10.0)), [1.0, 1.0], learning_rate=1.0, steps=500)
     assert diverged.every(4).diverged_at == diverged.diverged_at
     np.testing.assert_array_equal(diverged.every(4).points[-1], diverged.points[-1])

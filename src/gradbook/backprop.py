@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from gradbook import conv
-from gradbook.validation import is_whole
+from gradbook.validation import check_choice, check_number, check_whole
 
 __all__ = [
     "ACTIVATIONS",
@@ -193,14 +193,30 @@ def avg_pool2d_backward(x, grad_out, pool_size=2, *, stride=None, padding: conv.
 
 
 # -- activations ---------------------------------------------------------------------------------------
-def _check_activation(name: str) -> None:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"Unknown activation {name!r}. Choose one of: {', '.join(ACTIVATIONS)}.")
-
-
 def activation(name: str, z) -> np.ndarray:
-    """Apply an activation (Keras's definition and defaults: leaky slope 0.2, ELU alpha 1, exact GELU)."""
-    _check_activation(name)
+    """Apply an activation (Keras's definition and defaults: leaky slope 0.2, ELU alpha 1, exact GELU).
+
+    Parameters
+    ----------
+    name : {"sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu"}
+        One of :data:`ACTIVATIONS`.
+    z : numpy.ndarray
+        Pre-activations; integer arrays are computed in float32.
+
+    Raises
+    ------
+    ValueError
+        For a name not in :data:`ACTIVATIONS` (the message lists them).
+
+    Examples
+    --------
+    >>> z = np.array([-1.0, 2.0])
+    >>> activation("relu", z).tolist()
+    [0.0, 2.0]
+    >>> activation("leaky_relu", z).round(3).tolist()
+    [-0.2, 2.0]
+    """
+    check_choice(name, "activation", ACTIVATIONS)
     z = np.asarray(z, dtype=np.result_type(z, np.float32))
     if name == "sigmoid":
         return 0.5 * (1.0 + np.tanh(0.5 * z))  # = 1 / (1 + exp(-z)), without overflow
@@ -222,8 +238,15 @@ def activation_backward(name: str, z, grad_out) -> np.ndarray:
     Derivatives: sigmoid :math:`\sigma(1-\sigma)` (at most 1/4), tanh :math:`1 - \tanh^2`,
     ReLU :math:`[z > 0]` (0 at 0, as TensorFlow), leaky ReLU 1 or 0.2, ELU 1 or
     :math:`\alpha e^z`, GELU :math:`\Phi(z) + z\,\varphi(z)`.
+
+    Examples
+    --------
+    >>> activation_backward("sigmoid", np.zeros(1), np.ones(1)).tolist()
+    [0.25]
+    >>> activation_backward("relu", np.array([-1.0, 0.0, 3.0]), np.full(3, 5.0)).tolist()
+    [0.0, 0.0, 5.0]
     """
-    _check_activation(name)
+    check_choice(name, "activation", ACTIVATIONS)
     z = np.asarray(z, dtype=np.result_type(z, np.float32))
     g = np.asarray(grad_out)
     if name == "sigmoid":
@@ -461,11 +484,11 @@ class TinyCNN:
         _, g_k, g_b = conv2d_backward(x, self.kernel, g_z)
         return loss, [g_k, g_b, g_dw, g_db]
 
-    def sgd_step(self, x, y, lr: float) -> float:
+    def sgd_step(self, x, y, learning_rate: float) -> float:
         """One plain gradient-descent step on the batch; returns the loss before the step."""
         loss, grads = self.loss_and_grads(x, y)
         for p, g in zip(self.params, grads):
-            p -= lr * g
+            p -= learning_rate * g
         return loss
 
 
@@ -491,11 +514,17 @@ class TwoLayerNet:
         ------
         ValueError
             For a layer size below 1 or an unknown activation.
+
+        Examples
+        --------
+        >>> net = TwoLayerNet.init(2, 3, 2, seed=0)
+        >>> [p.shape for p in net.params]
+        [(2, 3), (3,), (3, 2), (2,)]
         """
-        _check_activation(activation)
-        for label, v in (("n_in", n_in), ("hidden", hidden), ("n_out", n_out)):
-            if not is_whole(v):
-                raise ValueError(f"{label} must be a whole number >= 1, got {v!r}.")
+        check_choice(activation, "activation", ACTIVATIONS)
+        n_in = check_whole(n_in, "n_in")
+        hidden = check_whole(hidden, "hidden")
+        n_out = check_whole(n_out, "n_out")
         rng = np.random.default_rng(seed)
 
         def glorot(a: int, b: int) -> np.ndarray:
@@ -524,19 +553,34 @@ class TwoLayerNet:
         _, g_w1, g_b1 = dense_backward(x, self.w1, g_z1)
         return loss, [g_w1, g_b1, g_w2, g_b2]
 
-    def train(self, x, y, *, lr: float, steps: int) -> np.ndarray:
+    def train(self, x, y, *, learning_rate: float, steps: int) -> np.ndarray:
         """Full-batch gradient descent; returns the loss before each step.
+
+        Parameters
+        ----------
+        x : array (N, n_in)
+        y : array (N,) of integer labels
+        learning_rate : float
+            Positive.
+        steps : int
+            The number of gradient-descent steps.
 
         Raises
         ------
         ValueError
             For a non-positive learning rate or step count, or when training diverges (the loss
             stops being finite or grows 10,000-fold); the message suggests a smaller learning rate.
+
+        Examples
+        --------
+        >>> x = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> net = TwoLayerNet.init(2, 4, 2, seed=0)
+        >>> losses = net.train(x, np.array([0, 1, 1, 0]), learning_rate=0.5, steps=50)
+        >>> bool(losses[-1] < losses[0])
+        True
         """
-        if not (isinstance(lr, (int, float, np.floating)) and math.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr must be a positive number, got {lr!r}.")
-        if not is_whole(steps):
-            raise ValueError(f"steps must be a whole number >= 1, got {steps!r}.")
+        learning_rate = check_number(learning_rate, "learning_rate")
+        steps = check_whole(steps, "steps")
         losses = np.empty(steps)
         for t in range(steps):
             loss, grads = self.loss_and_grads(x, y)
@@ -544,11 +588,11 @@ class TwoLayerNet:
             if not math.isfinite(loss) or (t > 0 and loss > 1e4 * (losses[0] + 1.0)):
                 raise ValueError(
                     f"Training diverged: the loss became {loss:.3g} at step {t} (it started at {losses[0]:.3g}); "
-                    f"lr={lr} is too large, try a smaller one."
+                    f"learning_rate={learning_rate} is too large, try a smaller one."
                 )
             losses[t] = loss
             for p, g in zip(self.params, grads):
-                p -= lr * g
+                p -= learning_rate * g
         return losses
 
 

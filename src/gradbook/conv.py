@@ -25,7 +25,7 @@ from typing import Sequence, Tuple, Union
 
 import numpy as np
 
-from gradbook.validation import is_whole
+from gradbook.validation import check_choice, check_whole
 
 __all__ = [
     "PADDINGS",
@@ -119,10 +119,15 @@ def conv_output_size(n: int, k: int, stride: int = 1, padding: Padding | Pair = 
     ------
     ValueError
         If the window does not fit in the (padded) input, or a size or stride is below 1.
+
+    Examples
+    --------
+    >>> conv_output_size(28, 3), conv_output_size(28, 3, 2, "same"), conv_output_size(28, 3, 1, (1, 1))
+    (26, 14, 28)
     """
-    for name, v in (("n", n), ("k", k), ("stride", stride)):
-        if not is_whole(v):
-            raise ValueError(f"{name} must be a whole number >= 1, got {v!r}.")
+    n = check_whole(n, "n")
+    k = check_whole(k, "k")
+    stride = check_whole(stride, "stride")
     if isinstance(padding, str):
         (before, after), _ = _paddings(padding, (n, n), (k, k), (stride, stride))
     else:
@@ -182,11 +187,6 @@ def check_images(x) -> np.ndarray:
 def float_dtype(x: np.ndarray) -> np.dtype:
     """The dtype the layers compute ``x`` in: a floating ``x`` keeps its precision, integers use float64."""
     return x.dtype if np.issubdtype(x.dtype, np.floating) else np.dtype(np.float64)
-
-
-def _check_method(method: str) -> None:
-    if method not in _METHODS:
-        raise ValueError(f"Unknown method {method!r}; use one of {', '.join(_METHODS)}.")
 
 
 def window_geometry(x_shape, window, stride=1, padding: Padding = "valid") -> tuple[Pair, tuple[Pair, Pair], Pair]:
@@ -294,10 +294,20 @@ def conv2d(x, w, b=None, *, stride=1, padding: Padding = "valid", method: str = 
     Raises
     ------
     ValueError
-        On a shape that cannot work (the shapes are in the message), a stride below 1 or an
-        unknown padding.
+        On a shape that cannot work (the shapes are in the message), a stride below 1, an
+        unknown padding or an unknown method.
+
+    Examples
+    --------
+    A 2x2 kernel of ones sums each 2x2 window of a 3x3 image:
+
+    >>> x = np.arange(9.0).reshape(1, 3, 3, 1)
+    >>> conv2d(x, np.ones((2, 2, 1, 1)))[0, :, :, 0].tolist()
+    [[8.0, 12.0], [20.0, 24.0]]
+    >>> conv2d(x, np.ones((2, 2, 1, 1)), padding="same").shape
+    (1, 3, 3, 1)
     """
-    _check_method(method)
+    check_choice(method, "method", _METHODS)
     x = check_images(x)
     w = np.asarray(w)
     if w.ndim != 4:
@@ -360,8 +370,14 @@ def max_pool2d(x, pool_size=2, *, stride=None, padding: Padding = "valid", metho
     NaN loses to any number, as in TensorFlow's CPU kernel.
 
     ``stride`` defaults to ``pool_size``, as in Keras. Same conventions as :func:`conv2d`.
+
+    Examples
+    --------
+    >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
+    >>> max_pool2d(x, 2)[0, :, :, 0].tolist()
+    [[5.0, 7.0], [13.0, 15.0]]
     """
-    _check_method(method)
+    check_choice(method, "method", _METHODS)
     x, k, s, pads, out = pool_geometry(x, pool_size, stride, padding)
     dtype = float_dtype(x)
     xp = pad_images(x.astype(dtype, copy=False), pads, value=-np.inf)
@@ -387,7 +403,7 @@ def avg_pool2d(x, pool_size=2, *, stride=None, padding: Padding = "valid", metho
     With padding, a border window divides by the number of real cells it covers, not by
     ``K_H * K_W``. ``stride`` defaults to ``pool_size``. Same conventions as :func:`conv2d`.
     """
-    _check_method(method)
+    check_choice(method, "method", _METHODS)
     x, k, s, pads, out = pool_geometry(x, pool_size, stride, padding)
     dtype = float_dtype(x)
     xp = pad_images(x.astype(dtype, copy=False), pads)
@@ -489,11 +505,16 @@ def kernel(name: str, size: int = 3, *, seed: int = 0) -> np.ndarray:
     ValueError
         For an unknown name (the message lists :data:`KERNELS`) or a size below 1 (below 2 for
         "edge" and "sharpen", which need a neighbourhood).
+
+    Examples
+    --------
+    >>> kernel("edge").tolist()
+    [[-1.0, -1.0, -1.0], [-1.0, 8.0, -1.0], [-1.0, -1.0, -1.0]]
+    >>> float(kernel("blur", 4).sum())
+    1.0
     """
-    if name not in KERNELS:
-        raise ValueError(f"Unknown kernel {name!r}. Choose one of: {', '.join(KERNELS)}.")
-    if not is_whole(size):
-        raise ValueError(f"size must be a whole number >= 1, got {size!r}.")
+    check_choice(name, "kernel", KERNELS)
+    size = check_whole(size, "size")
     if name in ("edge", "sharpen") and size < 2:
         raise ValueError(f"The {name!r} kernel needs size >= 2, got {size}.")
     centre = (size // 2, size // 2)

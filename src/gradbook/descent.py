@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from gradbook.backprop import softmax
-from gradbook.validation import is_whole
+from gradbook.validation import check_choice, check_number, check_whole
 
 __all__ = [
     "OPTIMIZERS",
@@ -33,8 +33,8 @@ __all__ = [
     "minibatch_descent",
 ]
 
-#: Optimizers :func:`descend` knows.
-OPTIMIZERS: tuple[str, ...] = ("gd", "momentum", "adam")
+#: Optimizers :func:`descend` knows, by Keras's names: ``"sgd"`` is plain gradient descent.
+OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
 
 # An iterate this far from the origin has left every surface in the book for good.
 _ESCAPE = 1e8
@@ -177,27 +177,26 @@ class Trajectory:
         return f"{kind}: loss {self.losses[0]:.3g} -> {self.final_loss:.2g}"
 
     def every(self, k: int) -> "Trajectory":
-        """Every ``k``-th point (the last one always kept), for lighter plots."""
-        if not is_whole(k):
-            raise ValueError(f"k must be a positive whole number, got {k!r}.")
+        """Every ``k``-th point (the last one always kept), for lighter plots.
+
+        Examples
+        --------
+        >>> run = descend(Quadratic(), [1.0, 1.0], learning_rate=0.1, steps=10)
+        >>> len(run.points), len(run.every(4).points)
+        (11, 4)
+        """
+        k = check_whole(k, "k")
         idx = np.unique(np.r_[np.arange(0, len(self.points), k), len(self.points) - 1])
         return Trajectory(self.points[idx], self.losses[idx], self.diverged_at)
-
-
-def _check_positive(label: str, value: float) -> float:
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{label} must be a positive number, got {value!r}.")
-    return value
 
 
 def descend(
     surface: Surface,
     start,
     *,
-    lr: float,
+    learning_rate: float,
     steps: int = 100,
-    optimizer: str = "gd",
+    optimizer: str = "sgd",
     momentum: float = 0.9,
     beta_1: float = 0.9,
     beta_2: float = 0.999,
@@ -205,7 +204,7 @@ def descend(
 ) -> Trajectory:
     r"""Minimise a 2-D surface from ``start`` and record every iterate.
 
-    ``"gd"``: :math:`p_{t+1} = p_t - \eta \nabla f(p_t)`.
+    ``"sgd"`` (plain gradient descent, Keras's ``SGD()``): :math:`p_{t+1} = p_t - \eta \nabla f(p_t)`.
 
     ``"momentum"`` (heavy ball, as Keras's ``SGD(momentum=...)``):
     :math:`v_{t+1} = \mu v_t - \eta \nabla f(p_t)`, :math:`p_{t+1} = p_t + v_{t+1}`.
@@ -218,10 +217,10 @@ def descend(
     ----------
     surface : Surface
     start : array-like of shape (2,)
-    lr : float
+    learning_rate : float
         The learning rate (step size) :math:`\eta`, positive.
     steps : int, default 100
-    optimizer : {"gd", "momentum", "adam"}
+    optimizer : {"sgd", "momentum", "adam"}, default "sgd"
     momentum, beta_1, beta_2, epsilon : float
         The optimizers' other hyper-parameters, with Keras's defaults.
 
@@ -233,19 +232,29 @@ def descend(
     Raises
     ------
     ValueError
-        For an unknown optimizer, a non-positive learning rate or step count, or a start that is
-        not a finite 2-vector.
+        For an unknown optimizer, a non-positive learning rate or step count, a momentum outside
+        ``[0, 1)``, or a start that is not a finite 2-vector.
+
+    Examples
+    --------
+    On :math:`f(p) = \tfrac12 p^\top A p` one step of plain gradient descent multiplies by
+    :math:`I - \eta A`:
+
+    >>> run = descend(Quadratic(curvatures=(1.0, 10.0)), [1.0, 1.0], learning_rate=0.1, steps=1)
+    >>> run.points[-1].tolist()
+    [0.9, 0.0]
+    >>> descend(Quadratic(), [1.0, 1.0], learning_rate=0.1, optimizer="rmsprop")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown optimizer 'rmsprop'. Choose one of: sgd, momentum, adam.
     """
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"Unknown optimizer {optimizer!r}. Choose one of: {', '.join(OPTIMIZERS)}.")
-    lr = _check_positive("lr (the learning rate)", lr)
-    if not is_whole(steps):
-        raise ValueError(f"steps must be a positive whole number, got {steps!r}.")
+    check_choice(optimizer, "optimizer", OPTIMIZERS)
+    learning_rate = check_number(learning_rate, "learning_rate")
+    steps = check_whole(steps, "steps")
     p = np.asarray(start, dtype=float)
     if p.shape != (2,) or not np.all(np.isfinite(p)):
         raise ValueError(f"start must be a finite point (x, y), got {start!r}.")
-    if not 0 <= momentum < 1:
-        raise ValueError(f"momentum must be in [0, 1), got {momentum!r}.")
+    momentum = check_number(momentum, "momentum", minimum=0.0, maximum=1.0, include_minimum=True, include_maximum=False)
 
     points = [p.copy()]
     velocity = np.zeros(2)
@@ -255,15 +264,15 @@ def descend(
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(1, steps + 1):
             g = surface.gradient(p)
-            if optimizer == "gd":
-                p = p - lr * g
+            if optimizer == "sgd":
+                p = p - learning_rate * g
             elif optimizer == "momentum":
-                velocity = momentum * velocity - lr * g
+                velocity = momentum * velocity - learning_rate * g
                 p = p + velocity
             else:
                 m = beta_1 * m + (1 - beta_1) * g
                 v = beta_2 * v + (1 - beta_2) * g * g
-                step_size = lr * np.sqrt(1 - beta_2**t) / (1 - beta_1**t)
+                step_size = learning_rate * np.sqrt(1 - beta_2**t) / (1 - beta_1**t)
                 p = p - step_size * m / (np.sqrt(v) + epsilon)
             if not np.all(np.isfinite(p)) or np.abs(p).max() > _ESCAPE:
                 diverged_at = t
@@ -282,7 +291,7 @@ def divergence_threshold(
     high: float = 10.0,
     tol: float = 1e-4,
 ) -> float:
-    """Find by bisection the smallest learning rate at which plain GD stops converging.
+    """Find by bisection the smallest learning rate at which plain gradient descent stops converging.
 
     A run "converges" when it did not diverge and its loss after ``steps`` steps is below both
     its starting loss and its loss half-way through (so a slowly growing oscillation counts as
@@ -297,18 +306,25 @@ def divergence_threshold(
     Raises
     ------
     ValueError
-        If GD already fails at ``low`` or still converges at ``high``.
+        If gradient descent already fails at ``low`` or still converges at ``high``.
+
+    Examples
+    --------
+    On a quadratic bowl the threshold is :math:`2 / L`, here 0.2:
+
+    >>> round(divergence_threshold(Quadratic(curvatures=(1.0, 10.0)), [1.0, 1.0]), 3)
+    0.2
     """
 
-    def converges(lr: float) -> bool:
-        run = descend(surface, start, lr=lr, steps=steps)
+    def converges(learning_rate: float) -> bool:
+        run = descend(surface, start, learning_rate=learning_rate, steps=steps)
         halfway = run.losses[len(run.losses) // 2]
         return not run.diverged and run.final_loss < min(run.losses[0], halfway)
 
     if not converges(low):
-        raise ValueError(f"GD does not converge even at lr={low}; lower `low`.")
+        raise ValueError(f"Gradient descent does not converge even at learning_rate={low}; lower `low`.")
     if converges(high):
-        raise ValueError(f"GD still converges at lr={high}; raise `high`.")
+        raise ValueError(f"Gradient descent still converges at learning_rate={high}; raise `high`.")
     while high / low > 1 + tol:
         mid = np.sqrt(low * high)
         if converges(mid):
@@ -375,7 +391,7 @@ def minibatch_descent(
     problem: SoftmaxRegression,
     *,
     batch_size: int,
-    lr: float,
+    learning_rate: float,
     epochs: int,
     seed: int = 0,
     record_every: int = 1,
@@ -386,19 +402,44 @@ def minibatch_descent(
     descent, anything between is mini-batch. Each epoch visits every example once, in a fresh
     random order.
 
+    Parameters
+    ----------
+    problem : SoftmaxRegression
+    batch_size : int
+        From 1 to ``problem.n``.
+    learning_rate : float
+        Positive.
+    epochs : int
+    seed : int, default 0
+        Seeds the order in which the examples are visited.
+    record_every : int, default 1
+
     Returns
     -------
     updates, examples_seen, losses : numpy.ndarray
         Recorded every ``record_every`` updates: the update count, the number of examples whose
         gradient has been computed so far, and the full-data loss at that point.
+
+    Raises
+    ------
+    ValueError
+        For a batch size outside ``[1, problem.n]``, a non-positive learning rate, or an epoch
+        count or ``record_every`` that is not a positive whole number.
+
+    Examples
+    --------
+    >>> x = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> problem = SoftmaxRegression(x, np.array([0, 0, 1, 1]), num_classes=2)
+    >>> updates, seen, losses = minibatch_descent(problem, batch_size=2, learning_rate=0.5, epochs=3)
+    >>> updates.tolist(), seen.tolist()
+    ([0, 1, 2, 3, 4, 5, 6], [0, 2, 4, 6, 8, 10, 12])
+    >>> bool(losses[-1] < losses[0])
+    True
     """
-    if not is_whole(batch_size) or batch_size > problem.n:
-        raise ValueError(f"batch_size must be a whole number in [1, {problem.n}], got {batch_size!r}.")
-    lr = _check_positive("lr (the learning rate)", lr)
-    if not is_whole(epochs):
-        raise ValueError(f"epochs must be a positive whole number, got {epochs!r}.")
-    if not is_whole(record_every):
-        raise ValueError(f"record_every must be a positive whole number, got {record_every!r}.")
+    batch_size = check_whole(batch_size, "batch_size", maximum=problem.n)
+    learning_rate = check_number(learning_rate, "learning_rate")
+    epochs = check_whole(epochs, "epochs")
+    record_every = check_whole(record_every, "record_every")
     rng = np.random.default_rng(seed)
     w = np.zeros(problem.shape)
     updates, seen, losses = [0], [0], [problem.loss(w)]
@@ -408,7 +449,7 @@ def minibatch_descent(
         order = rng.permutation(problem.n)
         for begin in range(0, problem.n, batch_size):
             idx = order[begin : begin + batch_size]
-            w -= lr * problem.gradient(w, idx)
+            w -= learning_rate * problem.gradient(w, idx)
             count += 1
             examples += len(idx)
             if count % record_every == 0:

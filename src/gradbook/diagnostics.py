@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Sequence
 import keras
 import numpy as np
 
-from gradbook.validation import is_whole
+from gradbook.validation import check_whole
 
 __all__ = [
     "ActivationStats",
@@ -246,10 +246,8 @@ class GradientHistory(keras.callbacks.Callback):
 
     def __init__(self, x, y, *, every: int = 50, loss: Callable | None = None):
         super().__init__()
-        if not is_whole(every, numpy=False):
-            raise ValueError(f"every must be a whole number >= 1, got {every!r}.")
+        self.every = check_whole(every, "every")
         self.x, self.y = np.asarray(x, dtype=np.float32), np.asarray(y)
-        self.every = every
         self.loss = loss
         self.steps: list[int] = []
         self._rows: list[np.ndarray] = []

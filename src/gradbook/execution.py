@@ -25,6 +25,8 @@ import time
 from queue import Empty
 from typing import Iterator
 
+from gradbook.validation import check_number
+
 __all__ = ["POLL_SLICE_SECONDS", "main", "sliced_shell_polling"]
 
 #: The longest single poll of a kernel channel while :func:`sliced_shell_polling` is active.
@@ -46,10 +48,19 @@ def sliced_shell_polling(slice_seconds: float = POLL_SLICE_SECONDS) -> Iterator[
     Raises
     ------
     ValueError
-        If ``slice_seconds`` is not a positive number.
+        If ``slice_seconds`` is not a positive, finite number.
+
+    Examples
+    --------
+    >>> from jupyter_client.channels import AsyncZMQSocketChannel
+    >>> before = AsyncZMQSocketChannel.get_msg
+    >>> with sliced_shell_polling(0.25):
+    ...     AsyncZMQSocketChannel.get_msg is before
+    False
+    >>> AsyncZMQSocketChannel.get_msg is before
+    True
     """
-    if not isinstance(slice_seconds, (int, float)) or isinstance(slice_seconds, bool) or not slice_seconds > 0:
-        raise ValueError(f"slice_seconds must be a positive number of seconds, got {slice_seconds!r}.")
+    slice_seconds = check_number(slice_seconds, "slice_seconds")
     from jupyter_client.channels import AsyncZMQSocketChannel
 
     original = AsyncZMQSocketChannel.get_msg
