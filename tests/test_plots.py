@@ -105,7 +105,7 @@ def test_surface_contour_default_resolution():
 
 
 def test_trajectory_trace_follows_the_points():
-    run = descend(Rosenbrock(), [-1.2, 1.0], lr=1e-3, steps=50, optimizer="momentum")
+    run = descend(Rosenbrock(), [-1.2, 1.0], learning_rate=1e-3, steps=50, optimizer="momentum")
     trace = plots.trajectory_trace(run, name="momentum", color="#123456")
     assert isinstance(trace, go.Scatter)
     assert trace.name == "momentum"
