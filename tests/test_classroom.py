@@ -93,7 +93,7 @@ def graded(released, tmp_path_factory):
         _put(subs, "partial", a, _solved(nb, a, PARTIAL[a]))
     gd = released["gradient_descent"]
     _put(subs, "errors", "gradient_descent", _solved(gd, "gradient_descent",
-                                                     {"gd_impl": "def gradient_descent(grad, x0, lr, steps):\n    return 1 / 0"}))
+                                                     {"gd_impl": "def gradient_descent(grad, x0, learning_rate, steps):\n    return 1 / 0"}))
     deleted = _solved(gd, "gradient_descent")
     deleted["cells"] = [c for c in deleted["cells"] if not c["metadata"].get("nbgrader", {}).get("grade")]
     _put(subs, "deletes_tests", "gradient_descent", deleted)

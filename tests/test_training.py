@@ -328,7 +328,7 @@ def test_train_cnn_on_digits_learns(digits_256):
 
 @pytest.mark.slow
 def test_train_cnn_is_seeded_and_picks_the_initializer(digits_256):
-    kwargs = dict(depth=1, filters=4, epochs=1, batch_size=64, optimizer_name="momentum", learning_rate=0.01,
+    kwargs = dict(depth=1, filters=4, epochs=1, batch_size=64, optimizer="momentum", learning_rate=0.01,
                   validation_split=0.0)
     m1, a = training.train_cnn(digits_256, seed=2, **kwargs)
     m2, b = training.train_cnn(digits_256, seed=2, **kwargs)
@@ -343,7 +343,7 @@ def test_train_cnn_is_seeded_and_picks_the_initializer(digits_256):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "kwargs, word",
-    [({"optimizer_name": "nadam"}, "nadam"), ({"epochs": 0}, "epochs"), ({"validation_split": 1.0}, "validation_split"),
+    [({"optimizer": "nadam"}, "nadam"), ({"epochs": 0}, "epochs"), ({"validation_split": 1.0}, "validation_split"),
      ({"learning_rate": -1.0}, "learning_rate"), ({"depth": 0}, "depth")],
 )
 def test_train_cnn_rejects_bad_arguments(digits_256, kwargs, word):

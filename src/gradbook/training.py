@@ -262,7 +262,7 @@ def train_cnn(
     *,
     depth: int = 2,
     activation: str = "relu",
-    optimizer_name: str = "adam",
+    optimizer: str = "adam",
     learning_rate: float = 0.001,
     filters: int = 16,
     epochs: int = 3,
@@ -280,7 +280,7 @@ def train_cnn(
     depth, activation, filters :
         Of the network (see :func:`gradbook.models.cnn`); the initializer is He for ReLU-like
         activations and Glorot for sigmoid and tanh, as each was designed for.
-    optimizer_name, learning_rate :
+    optimizer, learning_rate :
         See :func:`gradbook.optimizers.get`.
     epochs, batch_size, validation_split, callbacks, seed :
         See :func:`train`.
@@ -304,7 +304,7 @@ def train_cnn(
     keras.utils.set_random_seed(seed)
     model = models.cnn(depth, filters, activation, init, input_shape=dataset.image_shape,
                        num_classes=dataset.num_classes, seed=seed)
-    model.compile(optimizers.get(optimizer_name, learning_rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    model.compile(optimizers.get(optimizer, learning_rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     result = train(model, dataset.x_train, dataset.y_train, epochs=epochs, batch_size=batch_size,
                    validation_split=validation_split, callbacks=callbacks, seed=seed)
