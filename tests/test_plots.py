@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import pytest
 
 from evaluation_example import LABELS, MISTAKES_BY_CONFIDENCE, NAMES, PREDICTED, PROBS, independent_confusion
-from gradbook import plots
+from gradbook import conv, plots
 from gradbook.descent import Quadratic, Rosenbrock, descend
 from gradbook.evaluation import Evaluation
 
@@ -389,3 +389,49 @@ def test_learning_curves_accepts_numpy_histories():
     assert [list(t.y) for t in fig.data] == [[1.0, 0.5], [1.1, 0.7], [0.4, 0.6]]
     with pytest.raises(ValueError, match="no 'loss'"):
         plots.learning_curves({"loss": np.array([])})
+
+
+# -- the convolution figure of chapter 2 (plots.convolution_figure) ------------------------------------------
+@pytest.mark.parametrize("stride, padding, pool", [(1, "valid", 1), (2, "same", 2), (3, "valid", 2), (1, "same", 3)])
+def test_convolution_figure_shows_the_computed_maps(stride, padding, pool):
+    rng = np.random.default_rng(0)
+    image = rng.random((20, 17))
+    k = conv.kernel("random", 3)
+    fig = plots.convolution_figure(image, k, stride=stride, padding=padding, pool=pool, title="t")
+    assert isinstance(fig, go.Figure) and fig.layout.title.text == "t"
+    heatmaps = [t for t in fig.data if isinstance(t, go.Heatmap)]
+    assert [h.name for h in heatmaps] == ["input", "kernel", "feature map", "pooled"]
+    fmap = conv.conv2d(image[None, :, :, None], k[:, :, None, None], stride=stride, padding=padding)[0, :, :, 0]
+    pooled = conv.max_pool2d(fmap[None, :, :, None], pool)[0, :, :, 0] if pool > 1 else fmap
+    np.testing.assert_allclose(np.asarray(heatmaps[0].z), image, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(heatmaps[2].z), fmap, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(heatmaps[3].z), pooled, rtol=1e-5, atol=1e-6)
+    # The panel titles state the shapes.
+    texts = [a.text for a in fig.layout.annotations]
+    assert f"{fmap.shape[0]} x {fmap.shape[1]}" in texts[2] and f"{pooled.shape[0]} x {pooled.shape[1]}" in texts[3]
+
+
+def test_convolution_figure_traces_the_receptive_field():
+    """The outlined input region is exactly the set of pixels the traced pooled cell depends on."""
+    rng = np.random.default_rng(1)
+    image = rng.random((16, 16))
+    k = conv.kernel("random", 3) + 5.0  # no zero weights: every input in a window matters
+    stride, padding, pool = 2, "same", 2
+    fig = plots.convolution_figure(image, k, stride=stride, padding=padding, pool=pool)
+    box = next(t for t in fig.data if t.name == "receptive field")
+    left, right = min(box.x) + 0.5, max(box.x) - 0.5
+    top, bottom = min(box.y) + 0.5, max(box.y) - 0.5
+
+    def traced(img):
+        f = conv.conv2d(img[None, :, :, None], k[:, :, None, None], stride=stride, padding=padding)
+        # Average pooling keeps every input's influence visible (max pooling could hide it).
+        p = conv.avg_pool2d(f, pool)[0, :, :, 0]
+        return p[p.shape[0] // 2, p.shape[1] // 2]
+
+    base = traced(image)
+    for r in range(16):
+        for c in range(16):
+            bumped = image.copy()
+            bumped[r, c] += 1.0
+            inside = top <= r <= bottom and left <= c <= right
+            assert (traced(bumped) != base) == inside, (r, c)

@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from gradbook.backprop import softmax
 from gradbook.validation import check_whole
 
 __all__ = ["Evaluation", "evaluate"]
@@ -135,7 +136,5 @@ def evaluate(
         raise ValueError(f"x has {len(x)} examples but y has {len(y)}.")
     outputs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float64")
     if from_logits:
-        shifted = outputs - outputs.max(axis=1, keepdims=True)
-        e = np.exp(shifted)
-        outputs = e / e.sum(axis=1, keepdims=True)
+        outputs = softmax(outputs, axis=1)
     return Evaluation(y_true=np.asarray(y), probabilities=outputs, class_names=tuple(class_names))
