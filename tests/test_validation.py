@@ -75,6 +75,7 @@ def test_check_number_returns_a_python_float(value):
     ({"include_minimum": True}, -0.5, "learning_rate must be a number >= 0, got -0.5."),
     ({"minimum": -np.inf, "maximum": 10}, 11, "learning_rate must be a number <= 10, got 11."),
     ({"minimum": 0.5, "maximum": 2.5}, 3, "learning_rate must be a number in (0.5, 2.5], got 3."),
+    ({"minimum": -np.inf}, np.nan, "learning_rate must be a finite number, got nan."),
     ({"maximum": 1e100}, 1e101, "learning_rate must be a number in (0, 1e+100], got 1e+101."),
 ])
 def test_check_number_names_the_argument_and_the_interval(kwargs, value, message):

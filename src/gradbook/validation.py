@@ -150,6 +150,8 @@ def check_number(
             return float(value)
     if minimum == 0 and maximum is None and not include_minimum:
         wanted = "a positive number"
+    elif minimum == -math.inf and maximum is None:
+        wanted = "a finite number"
     elif maximum is None:
         wanted = f"a number {'>=' if include_minimum else '>'} {_short(minimum)}"
     elif minimum == -math.inf:
