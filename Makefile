@@ -58,10 +58,10 @@ test-unit: test-library test-classroom
 
 # The quick loop while editing: every unit test not marked slow (no training, nbgrader or browser).
 test-quick: setup
-	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" tests --ignore=tests/browser
+	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" tests src/gradbook --ignore=tests/browser
 
 test-library: setup
-	$(BIN)/python -m pytest -p no:cacheprovider tests --ignore=tests/browser --ignore=tests/test_classroom.py
+	$(BIN)/python -m pytest -p no:cacheprovider tests src/gradbook --ignore=tests/browser --ignore=tests/test_classroom.py
 
 # The assignments released and graded with nbgrader (each submission runs in its own kernel).
 test-classroom: setup-classroom

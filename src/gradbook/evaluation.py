@@ -1,8 +1,19 @@
 """What a trained classifier gets right and wrong: accuracy, confusion, per-class accuracy and
 its most confident mistakes.
 
->>> ev = evaluate(model, ds.x_test, ds.y_test, class_names=ds.class_names)   # doctest: +SKIP
->>> ev.accuracy, ev.per_class_accuracy, ev.confident_mistakes(8)             # doctest: +SKIP
+:func:`evaluate` runs a trained Keras model on a test set; :class:`Evaluation` holds the result,
+and can be built directly from predicted probabilities:
+
+>>> import numpy as np
+>>> ev = Evaluation(y_true=np.array([0, 1, 1]),
+...                 probabilities=np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3]]),
+...                 class_names=("cat", "dog"))
+>>> round(ev.accuracy, 3), ev.per_class_accuracy.tolist()
+(0.667, [1.0, 0.5])
+>>> ev.confusion.tolist()      # rows: true class, columns: predicted class
+[[1, 0], [1, 1]]
+>>> ev.confident_mistakes(1).tolist()   # the dog taken for a cat with probability 0.7
+[2]
 """
 
 from __future__ import annotations
