@@ -1,4 +1,4 @@
-"""The static face of an exploration: one Plotly figure for every precomputed setting, its JSON
+r"""The static face of an exploration: one Plotly figure for every precomputed setting, its JSON
 payload and the HTML the built book shows.
 
 The page's behaviour lives in ``book/static/gradbook-explorer.js`` (loaded by every page of the
@@ -15,7 +15,7 @@ Examples
 >>> element("label", {"class": "gradbook-control"}, text="depth < 10")
 "<label class='gradbook-control'>depth &lt; 10</label>"
 >>> json_for_script({"title": "</script>"})
-'{"title":"\\\\u003c/script\\\\u003e"}'
+'{"title":"\\u003c/script\\u003e"}'
 """
 
 from __future__ import annotations
@@ -83,15 +83,15 @@ def element(tag: str, attributes: Mapping[str, Any] | None = None, *, text: str 
 
 
 def json_for_script(data: Any) -> str:
-    """``data`` as compact JSON that is safe inside a ``<script>`` element.
+    r"""``data`` as compact JSON that is safe inside a ``<script>`` element.
 
-    ``<``, ``>`` and ``&`` are written as JSON ``\\u`` escapes, so no string in ``data`` can close
+    ``<``, ``>`` and ``&`` are written as JSON ``\u`` escapes, so no string in ``data`` can close
     the script element or open a comment; ``JSON.parse`` reads the same values back.
 
     Examples
     --------
     >>> json_for_script({"a": [1, 2.5], "b": "x&y"})
-    '{"a":[1,2.5],"b":"x\\\\u0026y"}'
+    '{"a":[1,2.5],"b":"x\\u0026y"}'
     """
     text = json.dumps(data, separators=(",", ":"), allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
