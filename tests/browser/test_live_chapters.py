@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 
 import nbformat
 import pytest
 
-from conftest import ROOT, SCREENSHOTS, open_notebook, shut_down_kernels
+from conftest import ROOT, SCREENSHOTS, open_notebook, run_all, shut_down_kernels
 
 CHAPTERS = sorted(p.name for p in (ROOT / "chapters").glob("*.ipynb"))
 RUN_ALL_LIMIT_MS = 600_000  # a chapter's Run All is budgeted at 30 s
@@ -32,11 +31,6 @@ FINGERPRINT_JS = """root => {
 }"""
 
 
-def run_all(page) -> None:
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).first.click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).first.click()
-
-
 def wait_until_run(page) -> None:
     """Wait until Run All has ended: no cell queued or running ('[*]'), some cell run. (Run All
     stops at a cell that raises; the cells after it go back to '[ ]'.)"""
@@ -51,17 +45,16 @@ def wait_until_run(page) -> None:
 
 
 def saved_outputs(page, path) -> nbformat.NotebookNode:
-    """Save the notebook from JupyterLab and read it back."""
+    """Save the notebook from JupyterLab and read it back.
+
+    After Run All the notebook's tab is marked unsaved (``jp-mod-dirty``); JupyterLab clears the
+    mark once the server has written the file (atomically), so the file is then complete."""
     before = path.stat().st_mtime_ns
     page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
     page.keyboard.press("Control+s")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if path.stat().st_mtime_ns != before:
-            time.sleep(0.5)  # let the write finish
-            return nbformat.read(path, as_version=4)
-        time.sleep(0.5)
-    pytest.fail(f"JupyterLab did not save {path.name} within 60 s.")
+    page.wait_for_function("() => document.querySelector('.lm-TabBar-tab.jp-mod-dirty') === null", timeout=60_000)
+    assert path.stat().st_mtime_ns != before, f"JupyterLab did not save {path.name}"
+    return nbformat.read(path, as_version=4)
 
 
 def error_outputs(nb) -> list[str]:
@@ -89,12 +82,13 @@ def move_first_control(page, root) -> str:
     readout = control.locator(".widget-readout")
     before = readout.text_content()
     handle = control.locator(".noUi-handle")
+    # The slider's handle says where it stands (aria-valuenow and aria-valuemax, to one decimal):
+    # at the top of its range, step down instead of up.
+    at_top = handle.evaluate(
+        "h => parseFloat(h.getAttribute('aria-valuenow')) >= parseFloat(h.getAttribute('aria-valuemax'))"
+    )
     handle.focus()
-    page.keyboard.press("ArrowRight")
-    page.wait_for_timeout(300)
-    if readout.text_content() == before:  # at the top of its range
-        page.keyboard.press("ArrowLeft")
-        page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft" if at_top else "ArrowRight")
     page.wait_for_function("([el, b]) => el.textContent !== b", arg=[readout.element_handle(), before], timeout=10_000)
     return readout.text_content()
 

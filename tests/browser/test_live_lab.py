@@ -5,12 +5,11 @@ test_live_chapters.py.)"""
 from __future__ import annotations
 
 import re
-import time
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from conftest import SCREENSHOTS, open_notebook, shut_down_kernels
+from conftest import SCREENSHOTS, open_notebook, run_all, shut_down_kernels
 
 PANEL = '''from gradbook import data, plots, training, widgets
 ds = data.load("digits", seed=0)
@@ -40,15 +39,8 @@ def test_training_panel_trains_and_stops_in_jupyterlab(lab, browser):
         open_notebook(page, lab, "panel.ipynb")
         train = page.locator("button:has-text('Train')")
         stop = page.locator("button:has-text('Stop')")
-        for attempt in range(2):  # a keystroke that lands while the page is still settling is lost
-            page.click(".jp-Cell .jp-InputArea-editor")
-            page.keyboard.press("Shift+Enter")
-            try:
-                train.wait_for(timeout=60_000)
-                break
-            except Exception:  # noqa: BLE001 - playwright's TimeoutError; retry once
-                if attempt:
-                    raise
+        run_all(page)  # from the Run menu: a keystroke that lands while the page is still settling is lost
+        train.wait_for(timeout=60_000)
         assert stop.is_disabled()
         # Nothing was trained while the cell ran (a learner's JupyterLab computes no static face).
         assert "press Train" in _status(page)
@@ -62,7 +54,11 @@ def test_training_panel_trains_and_stops_in_jupyterlab(lab, browser):
         during = _status(page)
         assert re.search(r"epoch \d+/200, batch \d+/\d+, loss [\d.]+, [\d.]+ s", during), during
         assert stop.is_enabled() and train.is_disabled()
-        time.sleep(1.0)
+        # Let it learn for a while (into its second epoch) before pressing Stop.
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.widget-html-content')].some(e => /epoch ([2-9]|\\d\\d+)\\/200/.test(e.textContent))",
+            timeout=60_000,
+        )
         stop.click()
         page.wait_for_function(
             "() => [...document.querySelectorAll('.widget-html-content')].some(e => e.textContent.includes('stopped by you'))",

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from conftest import HTML, SCREENSHOTS
 
@@ -122,10 +123,16 @@ def test_static_explorations_respond(offline_page, book_url, path):
                 at_end = control.input_value() == control.get_attribute("max")
                 control.focus()
                 page.keyboard.press("Home" if at_end else "End")
-                assert label.inner_text() != shown_before, f"figure {i}: the value label did not follow the slider"
-            page.wait_for_timeout(200)
-            after = fig.evaluate(state)
-            assert after != before, f"figure {i}: moving control {c} changed nothing"
+                try:
+                    page.wait_for_function("([el, before]) => el.textContent !== before",
+                                           arg=[label.element_handle(), shown_before], timeout=10_000)
+                except PlaywrightTimeoutError:
+                    pytest.fail(f"figure {i}: the value label did not follow the slider")
+            try:
+                page.wait_for_function(f"([gd, before]) => ({state})(gd) !== before",
+                                       arg=[fig.element_handle(), before], timeout=10_000)
+            except PlaywrightTimeoutError:
+                pytest.fail(f"figure {i}: moving control {c} changed nothing")
     assert page.console_errors == [], f"console errors: {page.console_errors}"
 
 

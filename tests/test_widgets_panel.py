@@ -1,4 +1,5 @@
-"""Tests for widgets.TrainingPanel (Train/Stop in a background thread, precomputed static face)."""
+"""Tests for gradbook.widgets.panel: the TrainingPanel (Train/Stop in a background thread,
+precomputed static face, result_for) and its TrainingProgress callback."""
 
 from __future__ import annotations
 
@@ -145,9 +146,9 @@ def test_repr_mimebundle_has_the_live_and_static_faces_when_building_the_book(mo
     assert "4 precomputed runs" in repr(panel)
     assert len(run.calls) == 4
     # The live face starts with the precomputed run of the current setting, without retraining.
-    (shown,) = panel._output.outputs
+    (shown,) = panel.output.outputs
     assert shown["data"][PLOTLY_MIME]["layout"]["title"]["text"] == "lr=0.01 optimizer=adam"
-    assert "precomputed run" in panel._status.value
+    assert "precomputed run" in panel.status.value
     assert len(run.calls) == 4
 
 
@@ -159,7 +160,7 @@ def test_a_learner_gets_the_live_panel_without_training(monkeypatch):
     assert bundle[WIDGET_MIME]["model_id"] == panel.widget().model_id
     assert run.calls == []  # nothing trained before the learner presses Train
     assert "Plotly.newPlot" not in bundle["text/html"]
-    assert "press Train" in panel._status.value
+    assert "press Train" in panel.status.value
     # The static face is one call away.
     assert "4 settings" in panel.static.static_html()
     assert len(run.calls) == 4
@@ -170,9 +171,9 @@ def test_widget_before_static_face_shows_no_run():
     panel = make_panel(run)
     w = panel.widget()
     assert panel.widget() is w
-    assert panel._output.outputs == ()
-    assert "press Train" in panel._status.value
-    assert panel._train_button.disabled is False and panel._stop_button.disabled is True
+    assert panel.output.outputs == ()
+    assert "press Train" in panel.status.value
+    assert panel.train_button.disabled is False and panel.stop_button.disabled is True
     assert run.calls == []
 
 
@@ -210,7 +211,7 @@ def test_start_trains_in_a_background_thread():
         assert panel.controls["epochs"].value == 3
         (callback,) = run.calls[0][1]
         assert isinstance(callback, keras.callbacks.Callback)
-        assert panel._train_button.disabled is True and panel._stop_button.disabled is False
+        assert panel.train_button.disabled is True and panel.stop_button.disabled is False
         assert panel.model is None and panel.result is None
         with pytest.raises(RuntimeError, match="in progress"):
             panel.start()
@@ -222,10 +223,10 @@ def test_start_trains_in_a_background_thread():
     assert panel.model == "model lr=0.1"
     assert panel.result.epochs == 3
     assert panel.error is None and panel.stopped is False
-    assert "trained 3 epoch(s)" in panel._status.value
-    assert "loss 0.800" in panel._status.value and "accuracy 0.550" in panel._status.value
-    assert panel._train_button.disabled is False and panel._stop_button.disabled is True
-    (shown,) = panel._output.outputs
+    assert "trained 3 epoch(s)" in panel.status.value
+    assert "loss 0.800" in panel.status.value and "accuracy 0.550" in panel.status.value
+    assert panel.train_button.disabled is False and panel.stop_button.disabled is True
+    (shown,) = panel.output.outputs
     assert shown["data"][PLOTLY_MIME]["layout"]["title"]["text"] == "lr=0.1 optimizer=adam"
     # A second run may start once the first has finished.
     run.release.set()
@@ -261,23 +262,23 @@ def test_failed_run_sets_error_and_reenables_buttons(error):
     panel = make_panel(run)
     panel.start()
     assert run.entered.wait(10)
-    assert panel._train_button.disabled is True
+    assert panel.train_button.disabled is True
     run.release.set()
     assert panel.wait(30)
     assert panel.error == str(error)
-    assert "Training failed" in panel._status.value
+    assert "Training failed" in panel.status.value
     escaped = str(error).replace("<", "&lt;").replace(">", "&gt;")
-    assert escaped in panel._status.value
+    assert escaped in panel.status.value
     assert panel.model is None and panel.result is None
-    assert panel._train_button.disabled is False and panel._stop_button.disabled is True
-    assert panel._output.outputs == ()
+    assert panel.train_button.disabled is False and panel.stop_button.disabled is True
+    assert panel.output.outputs == ()
     # The error is cleared by the next (successful) run.
     ok = FakeRun()
     panel.run = ok
     panel.start()
     assert panel.wait(30)
     assert panel.error is None
-    assert "trained 2 epoch(s)" in panel._status.value
+    assert "trained 2 epoch(s)" in panel.status.value
 
 
 @pytest.mark.slow
@@ -292,11 +293,11 @@ def test_progress_bar_reaches_its_max_after_a_complete_run(digits):
     assert panel.wait(60)
     assert panel.error is None
     steps = math.ceil(len(digits.x_train) / 64)
-    assert panel._progress.max == 3 * steps
-    assert panel._progress.value == panel._progress.max
+    assert panel.progress.max == 3 * steps
+    assert panel.progress.value == panel.progress.max
     assert panel.result.epochs == 3 and panel.stopped is False
     assert isinstance(panel.model, keras.Model)
-    assert "val_accuracy" in panel._status.value
+    assert "val_accuracy" in panel.status.value
 
 
 @pytest.mark.slow
@@ -326,11 +327,11 @@ def test_stop_ends_the_run_after_the_current_batch_and_keeps_the_weights(digits)
     assert panel.stopped is True
     assert seen["batches"] == 4  # no batch after the one during which Stop was pressed
     assert panel.result.epochs == 1 < 200
-    assert "stopped by you after 1 epoch(s)" in panel._status.value
+    assert "stopped by you after 1 epoch(s)" in panel.status.value
     weights = panel.model.get_weights()
     assert any(not np.array_equal(a, b) for a, b in zip(weights, seen["initial"]))
-    assert panel._progress.value < 200 * math.ceil(len(digits.x_train) / 16)
-    assert panel._train_button.disabled is False and panel._stop_button.disabled is True
+    assert panel.progress.value < 200 * math.ceil(len(digits.x_train) / 16)
+    assert panel.train_button.disabled is False and panel.stop_button.disabled is True
 
 
 @pytest.mark.slow
@@ -375,8 +376,8 @@ def test_an_unexpected_error_in_the_run_is_reported_not_lost():
     run.release.set()
     assert panel.wait(30)
     assert panel.error == "KeyError: 'dataset'"
-    assert "Training failed" in panel._status.value
-    assert panel._train_button.disabled is False
+    assert "Training failed" in panel.status.value
+    assert panel.train_button.disabled is False
 
 
 def test_stop_after_the_last_batch_does_not_mark_a_complete_run_as_stopped():
@@ -388,9 +389,10 @@ def test_stop_after_the_last_batch_does_not_mark_a_complete_run_as_stopped():
     run.release.set()
     assert panel.wait(30)
     assert panel.stopped is False
-    assert "trained 2 epoch(s)" in panel._status.value
+    assert "trained 2 epoch(s)" in panel.status.value
 
 
+# -- TrainingPanel: result_for -----------------------------------------------------------------
 def test_result_for_trains_a_setting_once_and_shares_it_with_the_static_face():
     run = FakeRun()
     panel = make_panel(run)
@@ -411,3 +413,30 @@ def test_result_for_rejects_unknown_controls_and_values():
         panel.result_for(momentum=0.9)
     with pytest.raises(ValueError, match="lr"):
         panel.result_for(lr=50.0)
+
+
+# -- TrainingProgress --------------------------------------------------------------------------
+def test_training_progress_moves_the_bar_and_stops_when_asked():
+    import types
+
+    import ipywidgets
+
+    from gradbook.widgets.panel import TrainingProgress
+
+    progress, status, stop = ipywidgets.IntProgress(), ipywidgets.HTML(), threading.Event()
+    callback = TrainingProgress(progress, status, stop, every=0.0)
+    model = types.SimpleNamespace(stop_training=False)
+    callback.set_model(model)
+    callback.set_params({"epochs": 2, "steps": 5})
+    callback.on_train_begin()
+    assert progress.max == 10
+    callback.on_epoch_begin(1)
+    callback.on_train_batch_end(2, {"loss": 0.5})
+    assert progress.value == 5 + 3
+    assert "epoch 2/2, batch 3/5, loss 0.5000" in status.value
+    assert model.stop_training is False and callback.stopped is False
+    stop.set()
+    callback.on_train_batch_end(3, {"loss": 0.4})
+    assert model.stop_training is True and callback.stopped is True
+    callback.on_epoch_end(1)
+    assert progress.value == 10
