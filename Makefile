@@ -42,7 +42,7 @@ vendor: $(STAMP)
 
 # The execution cache keys on notebook code only: a change to the gradbook package must
 # invalidate it, or the book would show outputs of the old helpers.
-SOURCES := $(wildcard src/gradbook/*.py)
+SOURCES := $(wildcard src/gradbook/*.py src/gradbook/*/*.py)
 _build/.gradbook-sources: $(SOURCES)
 	rm -rf _build/.jupyter_cache _build/.doctrees
 	mkdir -p _build

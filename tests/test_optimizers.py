@@ -10,19 +10,12 @@ import pytest
 
 from gradbook import data, optimizers, training
 from gradbook.optimizers import OPTIMIZERS, warmup_cosine
+from keras_examples import dense_model
 
 
 @pytest.fixture(scope="module")
 def digits():
     return data.load("digits", n_train=256, n_test=96, seed=0)
-
-
-def dense_model(seed=0, lr=0.1, softmax=True):
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(10, activation="softmax" if softmax else None)])
-    model.compile(keras.optimizers.SGD(learning_rate=lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
 
 
 # -- warmup_cosine ---------------------------------------------------------------------------------

@@ -435,3 +435,14 @@ def test_convolution_figure_traces_the_receptive_field():
             bumped[r, c] += 1.0
             inside = top <= r <= bottom and left <= c <= right
             assert (traced(bumped) != base) == inside, (r, c)
+
+
+def test_plotly_bundle_does_not_embed_plotlyjs():
+    fig = go.Figure([go.Scatter(y=[0, 1], name="a"), go.Scatter(y=[1, 0], name="b")])
+    fig.update_layout(title={"text": "lr=0.1"})
+    bundle = plots.plotly_bundle(fig)
+    assert set(bundle) == {"application/vnd.plotly.v1+json", "text/plain"}
+    payload = bundle["application/vnd.plotly.v1+json"]
+    assert len(payload["data"]) == 2
+    assert payload["config"]["displaylogo"] is False
+    assert "lr=0.1" in bundle["text/plain"]

@@ -69,3 +69,97 @@ def test_no_tracked_file_names_a_path_outside_the_repository():
             if match:
                 offenders.append(f"{path.relative_to(ROOT)}:{number}: {match.group(0)!r} in {line.strip()[:120]!r}")
     assert not offenders, "Tracked files name paths outside the repository:\n" + "\n".join(offenders)
+
+
+# -- the package's layout (ARCHITECTURE.md) ------------------------------------------------------
+PACKAGE = ROOT / "src" / "gradbook"
+
+
+def module_files() -> dict[str, Path]:
+    """Every module of the package by its name below ``gradbook`` (``"conv"``, ``"widgets.panel"``)."""
+    names = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts == ("__init__",):
+            continue
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return names
+
+
+def gradbook_imports(name: str, path: Path) -> tuple[set[str], list[str]]:
+    """The gradbook modules ``name`` imports, and every private name it takes from another one."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    modules = module_files()
+    package = name.split(".")[:-1] if path.name != "__init__.py" else name.split(".")
+    imported, private = set(), []
+    aliases = {}  # local name -> gradbook module
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
+            elif node.module and (node.module == "gradbook" or node.module.startswith("gradbook.")):
+                base = node.module.removeprefix("gradbook").lstrip(".")
+            else:
+                continue
+            for alias in node.names:
+                target = f"{base}.{alias.name}".lstrip(".")
+                if target in modules:
+                    imported.add(target)
+                    aliases[alias.asname or alias.name] = target
+                else:
+                    imported.add(base)
+                    if alias.name.startswith("_") and base != name:
+                        private.append(f"from {base} import {alias.name}")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("gradbook."):
+                    imported.add(alias.name.removeprefix("gradbook."))
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                and node.attr.startswith("_") and not node.attr.startswith("__")):
+            private.append(f"{node.value.id}.{node.attr}")
+    imported.discard(name)
+    imported.discard("")
+    return imported, private
+
+
+def architecture_table() -> dict[str, set[str]]:
+    rows = {}
+    for line in (ROOT / "ARCHITECTURE.md").read_text().splitlines():
+        match = re.match(r"\| `([\w.]+)` \|([^|]*)\|", line)
+        if match:
+            rows[match.group(1)] = {d.strip() for d in match.group(2).split(",") if d.strip()}
+    return rows
+
+
+def test_architecture_table_lists_every_module_and_exactly_what_it_imports():
+    table = architecture_table()
+    modules = module_files()
+    assert sorted(table) == sorted(modules), "ARCHITECTURE.md's table and the package's modules differ"
+    wrong = {name: (sorted(gradbook_imports(name, path)[0]), sorted(table[name]))
+             for name, path in modules.items() if gradbook_imports(name, path)[0] != table[name]}
+    assert not wrong, f"(imports in the code, imports in ARCHITECTURE.md) differ for: {wrong}"
+
+
+def test_the_import_scan_sees_private_names_and_relative_imports(tmp_path):
+    path = tmp_path / "example.py"
+    path.write_text("from gradbook import conv\nfrom gradbook.models import _block\nfrom . import static\n"
+                    "x = conv._pair(3)\n")
+    imported, private = gradbook_imports("widgets.example", path)
+    assert imported == {"conv", "models", "widgets.static"}
+    assert private == ["from models import _block", "conv._pair"]
+
+
+def test_no_module_uses_another_modules_private_names():
+    offenders = {name: gradbook_imports(name, path)[1] for name, path in module_files().items()}
+    assert not {k: v for k, v in offenders.items() if v}
+
+
+def test_every_module_has_its_test_file_and_every_test_file_its_module():
+    expected = {"test_" + name.replace(".", "_") + ".py" for name in module_files()}
+    expected.discard("test_widgets.py")  # the package's own __init__ only re-exports its modules
+    present = {p.name for p in (ROOT / "tests").glob("test_*.py")} - {"test_repository.py"}
+    assert expected - present == set(), "modules without a test file"
+    assert present - expected == set(), "test files that name no module"

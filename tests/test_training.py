@@ -12,6 +12,7 @@ import pytest
 from gradbook import data, training
 from gradbook.evaluation import evaluate
 from gradbook.training import TrainingDiverged, TrainResult, train
+from keras_examples import dense_model
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +41,6 @@ def make_model(seed=0, optimizer=None, loss="sparse_categorical_crossentropy", m
         loss=loss,
         metrics=list(metrics),
     )
-    return model
-
-
-def dense_model(seed=0, lr=0.1, softmax=True):
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(10, activation="softmax" if softmax else None)])
-    model.compile(keras.optimizers.SGD(learning_rate=lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 

@@ -182,13 +182,3 @@ def test_widget_is_built_once_and_holds_the_controls():
     # Title, live note, controls row, status, output.
     controls_row = w.children[2]
     assert list(controls_row.children) == list(ex.controls.values())
-
-
-def test_plotly_bundle_does_not_embed_plotlyjs():
-    fig = draw(0.1)
-    bundle = plots.plotly_bundle(fig)
-    assert set(bundle) == {"application/vnd.plotly.v1+json", "text/plain"}
-    payload = bundle["application/vnd.plotly.v1+json"]
-    assert len(payload["data"]) == 2
-    assert payload["config"]["displaylogo"] is False
-    assert "lr=0.1" in bundle["text/plain"]

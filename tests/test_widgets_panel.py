@@ -13,6 +13,7 @@ import pytest
 from gradbook import data, plots, training
 from gradbook.training import TrainingDiverged, TrainResult
 from gradbook.widgets import STATIC_FACES_VARIABLE, TrainingPanel, choice, int_slider, learning_rate_slider
+from keras_examples import dense_model
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
@@ -21,14 +22,6 @@ PLOTLY_MIME = "application/vnd.plotly.v1+json"
 @pytest.fixture(scope="module")
 def digits():
     return data.load("digits", n_train=256, n_test=96, seed=0)
-
-
-def dense_model(seed=0, lr=0.1, softmax=True):
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(10, activation="softmax" if softmax else None)])
-    model.compile(keras.optimizers.SGD(learning_rate=lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
 
 
 # -- TrainingPanel helpers ---------------------------------------------------------------------
