@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import socket
 import struct
-import time
 from pathlib import Path
 
 import keras
@@ -263,12 +262,21 @@ def test_incomplete_keras_cache_falls_back_to_debian(tmp_path, monkeypatch):
 
 # -- offline behaviour ---------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["fashion_mnist", "mnist", "cifar10"])
-def test_unavailable_dataset_fails_fast_with_instructions(offline, name):
+def test_unavailable_dataset_fails_fast_with_instructions(offline, name, monkeypatch):
     keras_home, missing_debian = offline
-    start = time.perf_counter()
+    # Fast by construction: one connection attempt with a short timeout, and no download started.
+    attempts = []
+    connect = socket.create_connection
+
+    def spy(address, timeout=None, *args, **kwargs):
+        attempts.append(timeout)
+        return connect(address, timeout, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", spy)
+    monkeypatch.setattr(getattr(keras.datasets, name), "load_data", lambda *a, **k: pytest.fail("a download started"))
     with pytest.raises(data.DatasetUnavailable) as info:
         data.load(name)
-    assert time.perf_counter() - start < 10.0
+    assert len(attempts) == 1 and attempts[0] is not None and 0 < attempts[0] <= 3.0
     message = str(info.value)
     assert name in message
     assert str(keras_home / "datasets") in message  # where it looked
@@ -284,10 +292,8 @@ def test_unavailable_dataset_fails_fast_with_instructions(offline, name):
     assert isinstance(info.value, RuntimeError)
 
 
-def test_reachable_reports_closed_port_quickly():
-    start = time.perf_counter()
+def test_reachable_reports_closed_and_open_ports():
     assert data._reachable(("127.0.0.1", _closed_port()), timeout=2.0) is False
-    assert time.perf_counter() - start < 3.0
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
         server.bind(("127.0.0.1", 0))
         server.listen(1)

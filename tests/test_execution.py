@@ -39,9 +39,8 @@ def run_get_msg(channel, timeout, monkeypatch, slice_seconds=0.05):
 
 def test_a_reply_missed_by_one_poll_is_read_by_the_next_slice(monkeypatch):
     channel = FakeChannel(arrives_after=0.12)
-    start = time.monotonic()
     assert run_get_msg(channel, 30.0, monkeypatch) == {"msg": "reply"}
-    assert time.monotonic() - start < 15  # not the 30 s the caller allowed (generous: a busy machine)
+    # Read by a later slice, not by one wait of the 30 s the caller allowed: every poll is short.
     assert all(p is not None and p <= 0.05 + 1e-9 for p in channel.polls)
     assert len(channel.polls) >= 3
 
@@ -51,9 +50,9 @@ def test_the_callers_timeout_still_ends_the_wait(monkeypatch):
     start = time.monotonic()
     with pytest.raises(Empty):
         run_get_msg(channel, 0.2, monkeypatch)
-    # It ends at the caller's deadline (wall clock), never later than a busy machine makes it,
-    # and never polls past it: the polls add up to at most the caller's timeout.
-    assert 0.15 < time.monotonic() - start < 10
+    # It waits until the caller's deadline (a lower bound on the wall clock, which a slow machine
+    # cannot break) and never polls past it: the polls add up to at most the caller's timeout.
+    assert time.monotonic() - start >= 0.2 - 1e-3
     assert all(p is not None and p <= 0.05 + 1e-9 for p in channel.polls)
     assert 0 < sum(channel.polls) <= 0.2 + 1e-6
 
