@@ -1,4 +1,5 @@
-"""A tiny Keras classifier for the 8x8 digits, shared by the tests of the modules that train one."""
+"""Keras fixtures shared by the tests of several modules: a tiny digits classifier, and the Keras
+optimizer each of the book's optimizer names stands for."""
 
 from __future__ import annotations
 
@@ -12,3 +13,13 @@ def dense_model(seed: int = 0, lr: float = 0.1, softmax: bool = True) -> keras.M
                               keras.layers.Dense(10, activation="softmax" if softmax else None)])
     model.compile(keras.optimizers.SGD(learning_rate=lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+#: (name, Keras class, momentum or None): what ``optimizers.get`` and ``bench.Setup`` build for each name.
+OPTIMIZER_CLASSES = [
+    ("sgd", keras.optimizers.SGD, 0.0),
+    ("momentum", keras.optimizers.SGD, 0.9),
+    ("rmsprop", keras.optimizers.RMSprop, None),
+    ("adagrad", keras.optimizers.Adagrad, None),
+    ("adam", keras.optimizers.Adam, None),
+]

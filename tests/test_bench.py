@@ -11,6 +11,7 @@ import pytest
 
 from gradbook import data
 from gradbook.bench import OPTIMIZERS, SCHEDULES, Bench, Result, Setup, report, verdict, verdict_table
+from keras_examples import OPTIMIZER_CLASSES
 
 # A small setup for the mechanics tests: 3 ReLU layers, one epoch (it learns, so equal
 # accuracies mean something).
@@ -82,16 +83,7 @@ def test_changes_names_what_differs_from_the_baseline():
 # --- Setup.build: optimizers, clipping, schedules ----------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "name, cls, momentum",
-    [
-        ("sgd", keras.optimizers.SGD, 0.0),
-        ("momentum", keras.optimizers.SGD, 0.9),
-        ("rmsprop", keras.optimizers.RMSprop, None),
-        ("adagrad", keras.optimizers.Adagrad, None),
-        ("adam", keras.optimizers.Adam, None),
-    ],
-)
+@pytest.mark.parametrize("name, cls, momentum", OPTIMIZER_CLASSES)
 def test_build_compiles_the_named_optimizer_with_the_learning_rate(name, cls, momentum):
     model, callbacks = Setup(depth=2, optimizer=name, learning_rate=0.003).build()
     opt = model.optimizer

@@ -10,7 +10,7 @@ import pytest
 
 from gradbook import data, optimizers, training
 from gradbook.optimizers import OPTIMIZERS, warmup_cosine
-from keras_examples import dense_model
+from keras_examples import OPTIMIZER_CLASSES, dense_model
 
 
 @pytest.fixture(scope="module")
@@ -107,16 +107,7 @@ def test_warmup_cosine_adam_rejects_a_boolean_peak_and_accepts_numpy_floats():
 
 
 # -- get -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "name, cls, momentum",
-    [
-        ("sgd", keras.optimizers.SGD, 0.0),
-        ("momentum", keras.optimizers.SGD, 0.9),
-        ("rmsprop", keras.optimizers.RMSprop, None),
-        ("adagrad", keras.optimizers.Adagrad, None),
-        ("adam", keras.optimizers.Adam, None),
-    ],
-)
+@pytest.mark.parametrize("name, cls, momentum", OPTIMIZER_CLASSES)
 def test_optimizer_names(name, cls, momentum):
     opt = optimizers.get(name, 0.03)
     assert type(opt) is cls
