@@ -82,10 +82,7 @@ def kernel_initializer(name: str, *, scale: float = 1.0, seed: int = 0):
 
 def _check_scale(scale, name: str) -> float:
     """A positive number small enough that its square is a finite float."""
-    value = check_number(scale, name)
-    if value > _MAX_SCALE:
-        raise ValueError(f"{name} must be a positive number of at most 1e100, got {scale!r}.")
-    return value
+    return check_number(scale, name, maximum=_MAX_SCALE)
 
 
 def _check_network(depth, size_name: str, size, activation: str, initializer: str, num_classes) -> tuple[int, int, int]:
