@@ -70,9 +70,7 @@ def _pair(value, name: str) -> Pair:
             raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}.") from None
         if len(pair) != 2 or any(float(v) != int(v) for v in value):
             raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}.")
-    if min(pair) < 1:
-        raise ValueError(f"{name} must be at least 1, got {value!r}.")
-    return pair  # type: ignore[return-value]
+    return tuple(check_whole(v, name) for v in pair)  # type: ignore[return-value]
 
 
 def same_padding(n: int, k: int, stride: int = 1) -> Pair:
