@@ -95,8 +95,6 @@ class Setup:
         return model, callbacks
 
     def _optimizer(self, n_train: int):
-        import keras
-
         lr = self._learning_rate(n_train)
         clip = {k: v for k, v in (("clipnorm", self.clipnorm), ("clipvalue", self.clipvalue)) if v is not None}
         return optimizers.get(self.optimizer, lr, **clip)
