@@ -9,8 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from gradbook import data
-from gradbook.bench import OPTIMIZERS, SCHEDULES, Bench, Result, Setup, report, verdict, verdict_table
+from gradbook import data, optimizers
+from gradbook.bench import SCHEDULES, Bench, Result, Setup, report, verdict, verdict_table
 from keras_examples import OPTIMIZER_CLASSES
 
 # A small setup for the mechanics tests: 3 ReLU layers, one epoch (it learns, so equal
@@ -42,7 +42,7 @@ def lr_at(optimizer, step: int) -> float:
 def test_unknown_optimizer_lists_the_valid_names():
     with pytest.raises(ValueError, match="adamw") as err:
         Setup(optimizer="adamw")
-    assert all(name in str(err.value) for name in OPTIMIZERS)
+    assert all(name in str(err.value) for name in optimizers.OPTIMIZERS)
 
 
 def test_unknown_schedule_lists_the_valid_names():

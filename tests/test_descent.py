@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gradbook import descent
+from gradbook import descent, optimizers
 from gradbook.descent import Quadratic, Rosenbrock, SoftmaxRegression, descend, divergence_threshold, minibatch_descent
 
 coords = st.floats(min_value=-2.0, max_value=2.0, allow_nan=False, allow_infinity=False)
@@ -283,8 +283,12 @@ def test_unknown_optimizer_lists_choices():
     with pytest.raises(ValueError) as info:
         descend(Quadratic(), [1.0, 1.0], learning_rate=0.1, optimizer="rmsprop")
     assert "rmsprop" in str(info.value)
-    for name in descent.OPTIMIZERS:
+    for name in descent.UPDATE_RULES:
         assert name in str(info.value)
+
+
+def test_update_rules_are_named_as_the_keras_optimizers():
+    assert set(descent.UPDATE_RULES) <= set(optimizers.OPTIMIZERS)
 
 
 @pytest.mark.parametrize("lr", [0.0, -0.1, float("nan"), float("inf"), -float("inf")])

@@ -30,6 +30,41 @@ def test_warmup_cosine_rises_linearly_then_decays_to_zero():
             warmup_cosine(100, 0.2, warmup_steps=bad)
 
 
+# -- schedule --------------------------------------------------------------------------------------
+def test_step_schedule_divides_by_3_then_9_at_a_third_and_two_thirds_of_the_run():
+    s = optimizers.schedule("step", 0.9, steps_per_epoch=10, epochs=3)
+    values = [float(s(step)) for step in (0, 10, 11, 20, 21, 29)]  # Keras: step <= boundary keeps the rate
+    np.testing.assert_allclose(values, [0.9, 0.9, 0.3, 0.3, 0.1, 0.1], rtol=1e-6)
+
+
+def test_exponential_schedule_halves_the_rate_every_epoch():
+    s = optimizers.schedule("exponential", 0.8, steps_per_epoch=4, epochs=3)
+    values = [float(s(step)) for step in (0, 2, 4, 8)]
+    np.testing.assert_allclose(values, [0.8, 0.8 * 0.5 ** 0.5, 0.4, 0.2], rtol=1e-6)
+
+
+def test_warmup_cosine_schedule_warms_up_for_a_tenth_of_the_run():
+    s = optimizers.schedule("warmup_cosine", 0.5, steps_per_epoch=10, epochs=2)
+    reference = warmup_cosine(20, 0.5, warmup_steps=2)
+    for step in (0, 1, 2, 11, 20):
+        assert float(s(step)) == pytest.approx(float(reference(step)))
+    single = optimizers.schedule("warmup_cosine", 0.5, steps_per_epoch=1, epochs=1)
+    assert float(single(0)) == pytest.approx(0.5)  # one step: no warm-up
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"name": "cosine_restarts"}, "schedule"),
+    ({"learning_rate": 0.0}, "learning_rate"),
+    ({"steps_per_epoch": 0}, "steps_per_epoch"),
+    ({"epochs": 1.5}, "epochs"),
+])
+def test_schedule_rejects_bad_arguments(kwargs, word):
+    arguments = {"name": "step", "learning_rate": 0.1, "steps_per_epoch": 5, "epochs": 2} | kwargs
+    name = arguments.pop("name")
+    with pytest.raises(ValueError, match=word):
+        optimizers.schedule(name, **arguments)
+
+
 # -- warmup_cosine_adam ----------------------------------------------------------------------------
 def _lr_at(opt, step):
     opt.iterations.assign(step)

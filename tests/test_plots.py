@@ -411,6 +411,12 @@ def test_convolution_figure_shows_the_computed_maps(stride, padding, pool):
     assert f"{fmap.shape[0]} x {fmap.shape[1]}" in texts[2] and f"{pooled.shape[0]} x {pooled.shape[1]}" in texts[3]
 
 
+@pytest.mark.parametrize("pool", [0, -2, 1.5, True])
+def test_convolution_figure_refuses_a_pool_that_is_not_a_window(pool):
+    with pytest.raises(ValueError, match="pool must be a positive whole number"):
+        plots.convolution_figure(np.ones((8, 8)), conv.kernel("random", 3), pool=pool)
+
+
 def test_convolution_figure_traces_the_receptive_field():
     """The outlined input region is exactly the set of pixels the traced pooled cell depends on."""
     rng = np.random.default_rng(1)

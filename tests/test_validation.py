@@ -40,7 +40,10 @@ def test_check_whole_returns_a_python_int(value):
     ({}, 0, "epochs must be a positive whole number, got 0."),
     ({}, 2.0, "epochs must be a positive whole number, got 2.0."),
     ({}, True, "epochs must be a positive whole number, got True."),
-    ({"minimum": 0}, -1, "epochs must be a whole number >= 0, got -1."),
+    ({"minimum": 0}, -1, "epochs must be a non-negative whole number, got -1."),
+    ({"minimum": 2}, 1, "epochs must be a whole number >= 2, got 1."),
+    ({"minimum": None}, 1.5, "epochs must be a whole number, got 1.5."),
+    ({"minimum": None, "maximum": 3}, 4, "epochs must be a whole number <= 3, got 4."),
     ({"maximum": 8}, 9, "epochs must be a whole number from 1 to 8, got 9."),
     ({"allow_none": True}, "3", "epochs must be a positive whole number or None, got '3'."),
 ])
@@ -48,6 +51,10 @@ def test_check_whole_names_the_argument_and_the_range(kwargs, value, message):
     with pytest.raises(ValueError) as info:
         check_whole(value, "epochs", **kwargs)
     assert str(info.value) == message
+
+
+def test_check_whole_without_a_lower_bound_accepts_negative_numbers():
+    assert check_whole(-7, "offset", minimum=None) == -7
 
 
 def test_check_whole_and_check_number_accept_none_only_when_asked():

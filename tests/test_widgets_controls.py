@@ -7,7 +7,8 @@ import math
 import pytest
 
 from gradbook import widgets
-from gradbook.widgets import ACTIVATIONS, activation_dropdown, choice, depth_slider, int_slider, learning_rate_slider
+from gradbook.backprop import ACTIVATIONS
+from gradbook.widgets import activation_dropdown, choice, depth_slider, int_slider, learning_rate_slider
 
 
 def test_learning_rate_slider_is_log_scale():
@@ -76,8 +77,10 @@ def test_int_slider():
     assert s.continuous_update is False
     with pytest.raises(ValueError, match="from 0 to 9"):
         int_slider(10, min=0, max=9)
-    with pytest.raises(ValueError, match="min <= max"):
+    with pytest.raises(ValueError, match="max must be a whole number >= 3, got 2"):
         int_slider(0, min=3, max=2)
+    with pytest.raises(ValueError, match="min must be a whole number, got 0.5"):
+        int_slider(1, min=0.5, max=2)
 
 
 def test_activation_dropdown():

@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 #: The book's activations, each with a forward function and a derivative here (Keras names and
-#: defaults). ``models.ACTIVATIONS`` and ``widgets.ACTIVATIONS`` are built from this one list.
+#: defaults). ``models.FIXED_ACTIVATIONS`` extends this list with "linear"; the controls offer it.
 ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu")
 
 _LEAKY_SLOPE = 0.2  # keras.activations.leaky_relu's default negative_slope

@@ -24,12 +24,11 @@ import numpy as np
 from gradbook import diagnostics, models, optimizers, tables, training
 from gradbook.validation import check_choice, check_number, check_whole
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "Bench", "Result", "Setup", "report", "verdict", "verdict_table"]
+__all__ = ["SCHEDULES", "Bench", "Result", "Setup", "report", "verdict", "verdict_table"]
 
-#: Optimizer names a :class:`Setup` accepts.
-OPTIMIZERS: tuple[str, ...] = optimizers.OPTIMIZERS
-#: Learning-rate schedules a :class:`Setup` accepts (None: constant).
-SCHEDULES: tuple[str, ...] = ("step", "exponential", "plateau", "warmup_cosine")
+#: Learning-rate schedules a :class:`Setup` accepts (None: constant): those of
+#: :func:`gradbook.optimizers.schedule`, and "plateau" (Keras's ``ReduceLROnPlateau`` callback).
+SCHEDULES: tuple[str, ...] = (*optimizers.SCHEDULES, "plateau")
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ class Setup:
     """The bench network and how it is trained. The defaults are the failing baseline.
 
     Network: see :func:`gradbook.models.mlp` for ``depth`` to ``dropout``. Training:
-    ``optimizer`` (one of :data:`OPTIMIZERS`; "momentum" is SGD with momentum 0.9),
+    ``optimizer`` (one of :data:`gradbook.optimizers.OPTIMIZERS`; "momentum" is SGD with momentum 0.9),
     ``learning_rate``, ``schedule`` (one of :data:`SCHEDULES` or None), gradient clipping
     (Keras's ``clipnorm``: each variable's gradient rescaled to at most this norm, separately; or
     ``clipvalue``: each entry clipped), ``epochs``, ``batch_size`` and ``seed``.
@@ -62,7 +61,7 @@ class Setup:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        check_choice(self.optimizer, "optimizer", optimizers.OPTIMIZERS)
         check_choice(self.schedule, "schedule", SCHEDULES, allow_none=True)
         check_number(self.learning_rate, "learning_rate")
         check_number(self.clipnorm, "clipnorm", allow_none=True)
@@ -100,19 +99,10 @@ class Setup:
         return optimizers.get(self.optimizer, lr, **clip)
 
     def _learning_rate(self, n_train: int):
-        import keras
-
         if self.schedule in (None, "plateau"):
             return self.learning_rate
         steps_per_epoch = max(1, math.ceil(n_train / self.batch_size))
-        total = steps_per_epoch * self.epochs
-        if self.schedule == "step":
-            bounds = [total // 3, 2 * total // 3]
-            return keras.optimizers.schedules.PiecewiseConstantDecay(bounds, [self.learning_rate, self.learning_rate / 3, self.learning_rate / 9])
-        if self.schedule == "exponential":
-            return keras.optimizers.schedules.ExponentialDecay(self.learning_rate, decay_steps=steps_per_epoch, decay_rate=0.5)
-        # A tenth of the steps (at least one) warms up; a single step leaves no room for it.
-        return optimizers.warmup_cosine(total, self.learning_rate, warmup_steps=0 if total < 2 else max(1, total // 10))
+        return optimizers.schedule(self.schedule, self.learning_rate, steps_per_epoch=steps_per_epoch, epochs=self.epochs)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ or explicit ``((top, bottom), (left, right))``.
 
 from __future__ import annotations
 
-import math
 from typing import Sequence, Tuple, Union
 
 import numpy as np
@@ -102,8 +101,8 @@ def _paddings(padding: Padding, in_hw: Pair, k_hw: Pair, stride: Pair) -> tuple[
         raise ValueError(
             f"Unknown padding {padding!r}: use 'valid', 'same' or ((top, bottom), (left, right))."
         ) from None
-    if min(pads) < 0:
-        raise ValueError(f"Explicit padding must be non-negative, got {padding!r}.")
+    for side, pad in zip(("top", "bottom", "left", "right"), pads):
+        check_whole(pad, f"padding {side}", minimum=0)
     return (pads[0], pads[1]), (pads[2], pads[3])
 
 

@@ -22,19 +22,20 @@ from gradbook.backprop import softmax
 from gradbook.validation import check_choice, check_number, check_whole
 
 __all__ = [
-    "OPTIMIZERS",
     "Quadratic",
     "Rosenbrock",
     "SoftmaxRegression",
     "Surface",
     "Trajectory",
+    "UPDATE_RULES",
     "descend",
     "divergence_threshold",
     "minibatch_descent",
 ]
 
-#: Optimizers :func:`descend` knows, by Keras's names: ``"sgd"`` is plain gradient descent.
-OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
+#: The update rules :func:`descend` implements in NumPy, named as in
+#: :data:`gradbook.optimizers.OPTIMIZERS`: ``"sgd"`` is plain gradient descent.
+UPDATE_RULES: tuple[str, ...] = ("sgd", "momentum", "adam")
 
 # An iterate this far from the origin has left every surface in the book for good.
 _ESCAPE = 1e8
@@ -69,12 +70,10 @@ class Quadratic:
     name: str = field(default="quadratic", init=False)
 
     def __post_init__(self) -> None:
-        values = np.asarray(self.curvatures, dtype=float)
-        if values.shape != (2,) or not np.all(np.isfinite(values)) or np.any(values <= 0):
-            raise ValueError(
-                f"curvatures must be two positive numbers (the eigenvalues of A), "
-                f"got {self.curvatures!r}."
-            )
+        if not isinstance(self.curvatures, (tuple, list, np.ndarray)) or len(self.curvatures) != 2:
+            raise ValueError(f"curvatures must be a pair (the two eigenvalues of A), got {self.curvatures!r}.")
+        for i, c in enumerate(self.curvatures):
+            check_number(c, f"curvatures[{i}]")
 
     @property
     def matrix(self) -> np.ndarray:
@@ -248,7 +247,7 @@ def descend(
     ...
     ValueError: Unknown optimizer 'rmsprop'. Choose one of: sgd, momentum, adam.
     """
-    check_choice(optimizer, "optimizer", OPTIMIZERS)
+    check_choice(optimizer, "optimizer", UPDATE_RULES)
     learning_rate = check_number(learning_rate, "learning_rate")
     steps = check_whole(steps, "steps")
     p = np.asarray(start, dtype=float)

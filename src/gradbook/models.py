@@ -14,13 +14,14 @@ from typing import Callable, Sequence
 from gradbook import backprop
 from gradbook.validation import check_choice, check_input_shape, check_number, check_whole, is_whole
 
-__all__ = ["ACTIVATIONS", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "fast_cnn", "kernel_initializer",
+__all__ = ["FIXED_ACTIVATIONS", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "fast_cnn", "kernel_initializer",
            "mlp"]
 
-#: Activation names the builders accept (Keras names): the book's activations, and "linear".
-ACTIVATIONS: tuple[str, ...] = (*backprop.ACTIVATIONS, "linear")
+#: Activations without weights the builders accept (Keras names): the book's activations
+#: (:data:`gradbook.backprop.ACTIVATIONS`) and "linear", the no-activation baseline.
+FIXED_ACTIVATIONS: tuple[str, ...] = (*backprop.ACTIVATIONS, "linear")
 
-#: Activations with learned parameters, which :func:`mlp` adds as layers of their own.
+#: Activations with learned parameters, which the builders add as layers of their own.
 LEARNED_ACTIVATIONS: tuple[str, ...] = ("prelu",)
 
 #: Initializer names the builders accept. "glorot" is Keras's default (glorot_uniform).
@@ -89,7 +90,7 @@ def _check_network(depth, size_name: str, size, activation: str, initializer: st
     """The arguments :func:`mlp` and :func:`cnn` share, checked; the whole numbers as ``int``."""
     depth = check_whole(depth, "depth", maximum=_MAX_DEPTH)
     size = check_whole(size, size_name)
-    check_choice(activation, "activation", ACTIVATIONS + LEARNED_ACTIVATIONS)
+    check_choice(activation, "activation", FIXED_ACTIVATIONS + LEARNED_ACTIVATIONS)
     check_choice(initializer, "initializer", INITIALIZERS)
     num_classes = check_whole(num_classes, "num_classes", minimum=2)
     return depth, size, num_classes
@@ -240,7 +241,7 @@ def mlp(
     width : int
         Units per hidden layer.
     activation : str
-        One of :data:`ACTIVATIONS`, or "prelu" (a ``keras.layers.PReLU`` layer ``act_i`` with a
+        One of :data:`FIXED_ACTIVATIONS`, or "prelu" (a ``keras.layers.PReLU`` layer ``act_i`` with a
         learned slope per unit), used by every hidden block.
     initializer : str
         One of :data:`INITIALIZERS`, for every kernel (biases start at zero); see
@@ -428,6 +429,7 @@ def fast_cnn(
         raise ValueError(f"fast_cnn needs an image input_shape (height, width, channels), got {input_shape!r}.")
     num_classes = check_whole(num_classes, "num_classes", minimum=2)
     if not isinstance(filters, (tuple, list)) or len(filters) != 2 or not all(is_whole(f) for f in filters):
+        # a pair, so the message shows the pair
         raise ValueError(f"filters must be two positive whole numbers, got {filters!r}.")
     dropout = check_number(dropout, "dropout", maximum=1, include_minimum=True, include_maximum=False)
     check_choice(dtype_policy, "dtype_policy", _DTYPE_POLICIES, allow_none=True)

@@ -2,7 +2,8 @@
 
 :func:`get` turns one of the names in :data:`OPTIMIZERS` into a Keras optimizer (in the spirit of
 ``keras.optimizers.get``, with the book's "momentum" added); :func:`warmup_cosine` is the warm-up +
-cosine schedule, and :func:`warmup_cosine_adam` the Adam optimizer that follows it.
+cosine schedule, and :func:`warmup_cosine_adam` the Adam optimizer that follows it; :func:`schedule`
+builds one of the :data:`SCHEDULES` for a run of a given length.
 
 >>> from gradbook import optimizers
 >>> opt = optimizers.get("momentum", learning_rate=0.05)
@@ -21,10 +22,13 @@ from gradbook.validation import check_choice, check_number, check_whole
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["OPTIMIZERS", "get", "warmup_cosine", "warmup_cosine_adam"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "get", "schedule", "warmup_cosine", "warmup_cosine_adam"]
 
 #: Optimizer names :func:`get` accepts; "momentum" is SGD with momentum 0.9.
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "rmsprop", "adagrad", "adam")
+
+#: Learning-rate schedules :func:`schedule` builds.
+SCHEDULES: tuple[str, ...] = ("step", "exponential", "warmup_cosine")
 
 
 def get(name: str, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 0.001,
@@ -114,6 +118,57 @@ def warmup_cosine(total_steps: int, peak_learning_rate: float, *,
         warmup_target=peak_learning_rate if warmup_steps else None,
         warmup_steps=warmup_steps,
     )
+
+
+def schedule(name: str, learning_rate: float, *, steps_per_epoch: int,
+             epochs: int) -> keras.optimizers.schedules.LearningRateSchedule:
+    """One of the :data:`SCHEDULES`, starting from ``learning_rate``, for a run of ``epochs`` epochs.
+
+    - ``"step"``: the rate divided by 3 after a third of the steps and by 9 after two thirds
+      (Keras's ``PiecewiseConstantDecay``).
+    - ``"exponential"``: the rate halved every epoch.
+    - ``"warmup_cosine"``: :func:`warmup_cosine` with a tenth of the steps (at least one) of
+      warm-up; a run of a single step has no warm-up.
+
+    Parameters
+    ----------
+    name : {"step", "exponential", "warmup_cosine"}
+    learning_rate : float
+        The starting (for "warmup_cosine": the peak) learning rate.
+    steps_per_epoch : int
+        Optimizer steps in one epoch (batches per epoch).
+    epochs : int
+
+    Returns
+    -------
+    keras.optimizers.schedules.LearningRateSchedule
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or a learning rate, step count or epoch count that is not positive.
+
+    Examples
+    --------
+    >>> s = schedule("step", 0.9, steps_per_epoch=10, epochs=3)
+    >>> [round(float(s(step)), 3) for step in (0, 11, 21)]
+    [0.9, 0.3, 0.1]
+    >>> s = schedule("exponential", 0.8, steps_per_epoch=10, epochs=3)
+    >>> [round(float(s(step)), 3) for step in (0, 10, 20)]
+    [0.8, 0.4, 0.2]
+    """
+    import keras
+
+    check_choice(name, "schedule", SCHEDULES)
+    learning_rate = check_number(learning_rate, "learning_rate")
+    steps_per_epoch = check_whole(steps_per_epoch, "steps_per_epoch")
+    total = steps_per_epoch * check_whole(epochs, "epochs")
+    if name == "step":
+        return keras.optimizers.schedules.PiecewiseConstantDecay(
+            [total // 3, 2 * total // 3], [learning_rate, learning_rate / 3, learning_rate / 9])
+    if name == "exponential":
+        return keras.optimizers.schedules.ExponentialDecay(learning_rate, decay_steps=steps_per_epoch, decay_rate=0.5)
+    return warmup_cosine(total, learning_rate, warmup_steps=0 if total < 2 else max(1, total // 10))
 
 
 def warmup_cosine_adam(total_steps: int, *, peak_learning_rate: float = 3e-3,

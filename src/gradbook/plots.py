@@ -8,12 +8,13 @@ Okabe-Ito colours, which stay distinct for readers with colour-vision deficienci
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from gradbook.validation import check_whole
+from gradbook.validation import check_number, check_whole
 
 __all__ = [
     "PALETTE",
@@ -70,8 +71,7 @@ def power_of_ten(x: float, digits: int = 1):
     """
     from IPython.display import Markdown
 
-    if not np.isfinite(x):
-        raise ValueError(f"power_of_ten needs a finite number, got {x!r}.")
+    x = check_number(x, "x", minimum=-math.inf)
     digits = check_whole(digits, "digits", minimum=0)
     mantissa, exponent = f"{x:.{digits}e}".split("e")
     return Markdown(f"${mantissa} \\times 10^{{{int(exponent)}}}$")
@@ -332,11 +332,18 @@ def convolution_figure(image, kernel2d, *, stride: int = 1, padding: str = "vali
     Returns
     -------
     plotly.graph_objects.Figure
+
+    Raises
+    ------
+    ValueError
+        If ``pool`` is not a positive whole number (and as :func:`gradbook.conv.conv2d` does for
+        a bad ``stride`` or ``padding``).
     """
     import plotly.graph_objects as go
 
     from gradbook import conv
 
+    pool = check_whole(pool, "pool")
     image = np.asarray(image, dtype=np.float64)
     kernel2d = np.asarray(kernel2d, dtype=np.float64)
     k = kernel2d.shape[0]

@@ -1,8 +1,10 @@
 """Argument checks shared by the gradbook modules, with one message for each kind of mistake.
 
-Every public function that takes a number, a count or a name from a fixed list checks it with
+A public function that takes a single number, count or name from a fixed list checks it with
 :func:`check_number`, :func:`check_whole` or :func:`check_choice` (in the spirit of
 scikit-learn's ``check_scalar``), so the same mistake reads the same everywhere and names the fix.
+Checks of a whole structure (an array's shape, a pair of filter counts) stay with the function
+that knows the structure, and say what they got.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ import numpy as np
 __all__ = ["check_choice", "check_input_shape", "check_number", "check_whole", "is_whole"]
 
 
-def is_whole(value, minimum: int = 1, *, numpy: bool = True) -> bool:
+def is_whole(value, minimum: int | None = 1, *, numpy: bool = True) -> bool:
     """True for a whole number at least ``minimum``; booleans do not count as numbers.
 
     Parameters
     ----------
     value : object
-    minimum : int, default 1
+    minimum : int or None, default 1
+        ``None``: no lower bound.
     numpy : bool, default True
         ``False`` accepts only Python ``int`` (not NumPy integers).
 
@@ -32,10 +35,13 @@ def is_whole(value, minimum: int = 1, *, numpy: bool = True) -> bool:
     (True, False, True, False, False)
     """
     types = (int, np.integer) if numpy else int
-    return not isinstance(value, bool) and isinstance(value, types) and bool(value >= minimum)
+    return (not isinstance(value, bool) and isinstance(value, types)
+            and (minimum is None or bool(value >= minimum)))
 
 
-def check_whole(value, name: str, *, minimum: int = 1, maximum: int | None = None, allow_none: bool = False) -> int | None:
+def check_whole(
+    value, name: str, *, minimum: int | None = 1, maximum: int | None = None, allow_none: bool = False
+) -> int | None:
     """``value`` as a Python ``int`` if it is a whole number in ``[minimum, maximum]``.
 
     Parameters
@@ -44,7 +50,8 @@ def check_whole(value, name: str, *, minimum: int = 1, maximum: int | None = Non
         The argument to check. Booleans and floats such as ``2.0`` are refused.
     name : str
         The argument's name, as the caller wrote it; the message starts with it.
-    minimum : int, default 1
+    minimum : int or None, default 1
+        ``None``: no lower bound.
     maximum : int, optional
         No upper bound when omitted.
     allow_none : bool, default False
@@ -57,8 +64,8 @@ def check_whole(value, name: str, *, minimum: int = 1, maximum: int | None = Non
     Raises
     ------
     ValueError
-        ``"<name> must be a positive whole number, got <value>."`` (or ``>= minimum``,
-        ``from minimum to maximum``, ``... or None``).
+        ``"<name> must be a positive whole number, got <value>."`` (or ``a non-negative whole
+        number``, ``>= minimum``, ``from minimum to maximum``, ``... or None``).
 
     Examples
     --------
@@ -75,12 +82,18 @@ def check_whole(value, name: str, *, minimum: int = 1, maximum: int | None = Non
     """
     if value is None and allow_none:
         return None
-    if is_whole(value, minimum) and (maximum is None or value <= maximum):
+    if is_whole(value, minimum) and (maximum is None or bool(value <= maximum)):
         return int(value)
-    if maximum is not None:
+    if maximum is not None and minimum is not None:
         wanted = f"a whole number from {minimum} to {maximum}"
+    elif maximum is not None:
+        wanted = f"a whole number <= {maximum}"
+    elif minimum is None:
+        wanted = "a whole number"
     elif minimum == 1:
         wanted = "a positive whole number"
+    elif minimum == 0:
+        wanted = "a non-negative whole number"
     else:
         wanted = f"a whole number >= {minimum}"
     if allow_none:

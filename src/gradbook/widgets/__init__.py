@@ -53,7 +53,6 @@ from __future__ import annotations
 from typing import Any
 
 from gradbook.widgets.controls import (
-    ACTIVATIONS,
     STATIC_FACES_VARIABLE,
     activation_dropdown,
     choice,
@@ -65,7 +64,6 @@ from gradbook.widgets.controls import (
 from gradbook.widgets.explorer import Explorer
 
 __all__ = [
-    "ACTIVATIONS",
     "Explorer",
     "TrainingPanel",
     "activation_dropdown",

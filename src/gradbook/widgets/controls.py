@@ -31,7 +31,6 @@ from gradbook import backprop
 from gradbook.validation import check_choice, check_number, check_whole
 
 __all__ = [
-    "ACTIVATIONS",
     "STATIC_FACES_VARIABLE",
     "accepts",
     "activation_dropdown",
@@ -45,9 +44,6 @@ __all__ = [
     "static_faces_enabled",
     "value_label",
 ]
-
-#: Activation names the book's controls offer (Keras names): the book's activations.
-ACTIVATIONS: tuple[str, ...] = backprop.ACTIVATIONS
 
 #: The environment variable that turns on precomputing the static face when a cell is displayed.
 STATIC_FACES_VARIABLE = "GRADBOOK_STATIC_FACES"
@@ -197,7 +193,8 @@ def int_slider(
     Raises
     ------
     ValueError
-        If ``max < min`` or ``value`` is not a whole number in ``[min, max]``.
+        If ``min`` or ``max`` is not a whole number, ``max < min``, or ``value`` is not a whole
+        number in ``[min, max]``.
 
     Examples
     --------
@@ -210,8 +207,8 @@ def int_slider(
     """
     import ipywidgets as w
 
-    if max < min:  # a pair of bounds, checked together
-        raise ValueError(f"Need min <= max, got min={min}, max={max}.")
+    min = check_whole(min, "min", minimum=None)
+    max = check_whole(max, "max", minimum=min)
     value = check_whole(value, "value", minimum=min, maximum=max)
     return w.IntSlider(
         value=value,
@@ -223,14 +220,14 @@ def int_slider(
     )
 
 
-def activation_dropdown(value: str = "relu", *, options: Sequence[str] = ACTIVATIONS, description: str = "activation"):
+def activation_dropdown(value: str = "relu", *, options: Sequence[str] = backprop.ACTIVATIONS, description: str = "activation"):
     """A dropdown of activation functions (``ipywidgets.Dropdown``).
 
     Parameters
     ----------
     value : str
         The activation shown first; one of ``options``.
-    options : sequence of str, default :data:`ACTIVATIONS`
+    options : sequence of str, default :data:`gradbook.backprop.ACTIVATIONS`
     description : str
 
     Returns
