@@ -19,8 +19,8 @@ SOURCE = ROOT / "assignments" / "source"
 # Every test here runs nbgrader (or checks its packaging next to those that do).
 pytestmark = pytest.mark.slow
 # The graders' default per-cell limit: the fixes assignment's test cell trains two 20-layer networks
-# for 3 epochs each, each allowed a minute (a 15 s limit failed the solution on a busy machine). The
-# looping submission is graded apart, with a shorter limit.
+# for 3 epochs each (a 15 s limit failed the solution on a busy machine). The looping submission is
+# graded apart, with a shorter limit.
 CELL_TIMEOUT = classroom.CELL_TIMEOUT
 LOOP_CELL_TIMEOUT = 10
 
@@ -188,9 +188,10 @@ def test_an_infinite_loop_is_stopped_by_the_cell_time_limit(graded_loop):
     assert all("time limit" in r.note for r in rows), rows[0].note
 
 
-def test_the_default_cell_limit_leaves_room_for_the_fixes_budget_test():
-    # Its hidden test trains twice in one cell, each run allowed up to 60 s.
-    assert classroom.CELL_TIMEOUT >= 2 * 60
+def test_the_default_cell_limit_leaves_room_for_the_fixes_training_test():
+    # Its hidden test trains twice in one cell; 15 s was once too little on a busy machine, and
+    # nbgrader's own default (30 s) gives no margin over that.
+    assert classroom.CELL_TIMEOUT >= 120
 
 
 def test_grading_past_the_notebook_limit_is_stopped_with_a_note(released, tmp_path):

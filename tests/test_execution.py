@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import types
 from queue import Empty
 
 import nbformat
@@ -11,6 +12,7 @@ import pytest
 from jupyter_client.channels import AsyncZMQSocketChannel
 from nbclient import NotebookClient
 
+from gradbook import execution
 from gradbook.execution import POLL_SLICE_SECONDS, sliced_shell_polling
 
 
@@ -46,15 +48,22 @@ def test_a_reply_missed_by_one_poll_is_read_by_the_next_slice(monkeypatch):
 
 
 def test_the_callers_timeout_still_ends_the_wait(monkeypatch):
-    channel = FakeChannel(arrives_after=None)
-    start = time.monotonic()
-    with pytest.raises(Empty):
-        run_get_msg(channel, 0.2, monkeypatch)
-    # It waits until the caller's deadline (a lower bound on the wall clock, which a slow machine
-    # cannot break) and never polls past it: the polls add up to at most the caller's timeout.
-    assert time.monotonic() - start >= 0.2 - 1e-3
-    assert all(p is not None and p <= 0.05 + 1e-9 for p in channel.polls)
-    assert 0 < sum(channel.polls) <= 0.2 + 1e-6
+    """On a clock that only the polls move, the wait lasts exactly the caller's timeout."""
+    clock = {"now": 0.0}
+    monkeypatch.setattr(execution, "time", types.SimpleNamespace(monotonic=lambda: clock["now"]))
+    polls = []
+
+    async def never_answers(self, timeout):
+        polls.append(timeout)
+        clock["now"] += timeout
+        raise Empty
+
+    monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", never_answers)
+    with sliced_shell_polling(0.05), pytest.raises(Empty):
+        asyncio.run(AsyncZMQSocketChannel.get_msg(object(), 0.2))
+    # Four slices, the last one what was left: it gives up at the deadline, not before or after.
+    assert polls == pytest.approx([0.05] * 4)
+    assert clock["now"] == pytest.approx(0.2)
 
 
 def test_no_timeout_waits_in_slices_until_the_reply(monkeypatch):

@@ -259,7 +259,7 @@ def test_epoch_seconds_and_images_per_second(digits_256):
     assert result.examples == n
     assert len(result.epoch_seconds) == 3
     assert all(s > 0 for s in result.epoch_seconds)
-    assert sum(result.epoch_seconds) <= result.seconds * 1.01
+    assert sum(result.epoch_seconds) <= result.seconds + 1e-9  # epochs are timed inside the run, on one clock
     assert result.images_per_second == pytest.approx([n / s for s in result.epoch_seconds], rel=1e-12)
     plain = training.train(dense_model(), digits_256.x_train, digits_256.y_train, epochs=2)
     assert plain.examples == len(digits_256.x_train)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import types
 
 import numpy as np
 import pytest
 
 from gradbook import plots, widgets
+from gradbook.widgets import explorer as explorer_module
 from gradbook.widgets import Explorer, choice, learning_rate_slider
 from widgets_examples import CountingDraw, draw, make_explorer, y_of
 
@@ -124,17 +126,24 @@ def test_the_book_build_precomputes_each_grid_setting_once(capsys, monkeypatch):
     assert sorted(counting.calls) == sorted(grid + [(0.05, "tanh")])
 
 
-def test_update_changes_control_and_times_the_redraw(capsys):
+@pytest.fixture
+def quarter_second_clock(monkeypatch):
+    """The explorer's clock advances 0.25 s each time it is read: every redraw takes 0.25 s."""
+    ticks = itertools.count(step=0.25)
+    monkeypatch.setattr(explorer_module, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks)))
+
+
+def test_update_changes_control_and_times_the_redraw(capsys, quarter_second_clock):
     ex = make_explorer()
     assert ex.last_update_seconds is None
     seconds = ex.update(lr=0.3)
     assert ex.controls["lr"].value == pytest.approx(0.3)
-    assert seconds >= 0
+    assert seconds == 0.25
     assert ex.last_update_seconds == seconds
-    assert "updated in" in ex.status.value
+    assert "updated in 0.25 s" in ex.status.value
     seconds = ex.update(activation="relu", lr=0.02)
     assert ex.setting == {"lr": pytest.approx(0.02), "activation": "relu"}
-    assert ex.last_update_seconds == seconds
+    assert seconds == 0.25 and ex.last_update_seconds == seconds
 
 
 def test_update_rejects_out_of_range_and_keeps_controls(capsys):
@@ -150,15 +159,15 @@ def test_update_rejects_out_of_range_and_keeps_controls(capsys):
     assert ex.setting == before
 
 
-def test_moving_a_control_redraws(capsys):
+def test_moving_a_control_redraws(capsys, quarter_second_clock):
     ex = make_explorer()
     ex.widget()
     ex.last_update_seconds = None
     ex.controls["activation"].value = "relu"
-    assert ex.last_update_seconds is not None and ex.last_update_seconds >= 0
+    assert ex.last_update_seconds == 0.25
 
 
-def test_draw_errors_are_shown_in_the_status_line(capsys):
+def test_draw_errors_are_shown_in_the_status_line(capsys, quarter_second_clock):
     def fussy_draw(lr, activation="relu"):
         if lr > 0.5:
             raise ValueError("this learning rate <diverges>")
@@ -167,8 +176,8 @@ def test_draw_errors_are_shown_in_the_status_line(capsys):
     ex = make_explorer(draw_fn=fussy_draw)
     ex.widget()
     assert "updated in" in ex.status.value
-    seconds = ex.update(lr=0.8)  # does not raise
-    assert seconds >= 0
+    seconds = ex.update(lr=0.8)  # does not raise, and still says how long it took
+    assert seconds == 0.25 and ex.last_update_seconds == 0.25
     assert "Cannot draw this setting" in ex.status.value
     assert "this learning rate &lt;diverges&gt;" in ex.status.value
     ex.update(lr=0.1)
