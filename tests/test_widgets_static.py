@@ -126,6 +126,14 @@ def test_static_controls_label_the_grid_values():
         assert f">{label}</option>" in html_text
 
 
+def test_static_controls_ask_the_browser_not_to_restore_their_values():
+    # A value restored on reload or back navigation would not be the setting the figure shows.
+    soup = BeautifulSoup(make_explorer().static_html(), "html.parser")
+    controls = soup.select("[data-gb-dim]")
+    assert [c.name for c in controls] == ["input", "select"]
+    assert [c.get("autocomplete") for c in controls] == ["off", "off"]
+
+
 def test_static_html_is_light_and_self_describing():
     from plotly.offline import get_plotlyjs
 
