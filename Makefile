@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.gradbook-installed
 CLASSROOM_STAMP := $(VENV)/.gradbook-classroom
+# npm writes it on every install: older than package-lock.json means node_modules is out of date.
+NODE_STAMP := node_modules/.package-lock.json
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
@@ -19,7 +21,7 @@ help:
 	@echo "make assignments            - write the student versions to _build/assignments/release/"
 	@echo "make grade SUBMISSIONS=dir  - grade dir/<student>/<assignment>/*.ipynb into _build/assignments/grades.csv"
 
-setup: $(STAMP)
+setup: $(STAMP) $(NODE_STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +31,11 @@ $(STAMP): requirements.txt pyproject.toml
 	mkdir -p $(VENV)/etc/ipython
 	echo "c.IPKernelApp.capture_fd_output = False" > $(VENV)/etc/ipython/ipython_kernel_config.py
 	touch $(STAMP)
+
+# ESLint for the page script in book/static (tests/test_widgets_static.py runs it): the versions
+# package-lock.json pins, installed with npm (which the book build needs anyway).
+$(NODE_STAMP): package-lock.json
+	npm ci --no-audit --no-fund
 
 # The instructors' tools (nbgrader): the package's `classroom` extra.
 setup-classroom: $(CLASSROOM_STAMP)

@@ -20,6 +20,7 @@ from widgets_examples import BACKGROUND_Y, draw, make_explorer, y_of
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE_SCRIPT = ROOT / "book" / "static" / "gradbook-explorer.js"
+ESLINT = ROOT / "node_modules" / ".bin" / "eslint"
 
 
 def _check_static_figure(ex):
@@ -126,6 +127,14 @@ def test_static_controls_label_the_grid_values():
         assert f">{label}</option>" in html_text
 
 
+def test_static_controls_ask_the_browser_not_to_restore_their_values():
+    # A value restored on reload or back navigation would not be the setting the figure shows.
+    soup = BeautifulSoup(make_explorer().static_html(), "html.parser")
+    controls = soup.select("[data-gb-dim]")
+    assert [c.name for c in controls] == ["input", "select"]
+    assert [c.get("autocomplete") for c in controls] == ["off", "off"]
+
+
 def test_static_html_is_light_and_self_describing():
     from plotly.offline import get_plotlyjs
 
@@ -217,3 +226,17 @@ def test_page_script_is_valid_javascript():
     assert shutil.which("node"), "Node.js is needed to check the page script: install npm (it brings node)."
     result = subprocess.run(["node", "--check", str(PAGE_SCRIPT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_page_script_passes_eslint():
+    # ESLint's version is pinned in package.json and package-lock.json, its rules are in
+    # eslint.config.mjs; `make setup` installs it with npm ci.
+    assert shutil.which("node"), "Node.js is needed to lint the page script: install npm (it brings node)."
+    assert ESLINT.is_file(), f"{ESLINT.relative_to(ROOT)} is missing: run `make setup` (it runs npm ci)."
+    result = subprocess.run([str(ESLINT), "--max-warnings", "0", "book/static"], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The configuration covers the page script: a global it does not declare is an error.
+    bad = subprocess.run([str(ESLINT), "--stdin", "--stdin-filename", "book/static/gradbook-explorer.js"],
+                         cwd=ROOT, input="Plotly.update();\n", capture_output=True, text=True)
+    assert bad.returncode == 1 and "no-undef" in bad.stdout, bad.stdout + bad.stderr

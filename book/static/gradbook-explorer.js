@@ -12,8 +12,14 @@
  *   </script>
  *
  * Settings are numbered mixed-radix over the controls, the first control most significant.
- * On page load this script finds every payload and wires its controls: moving one shows that
- * setting's traces and layout with Plotly.update, and writes the value next to a range control.
+ * On page load this script finds every payload and wires its controls to the figure of the same
+ * explorer (looked up inside it, by its id): it first shows the setting the controls hold (the
+ * one drawn, unless a browser restored other values on reload or back navigation; the controls
+ * ask it not to, with autocomplete="off"), and from then on moving a control shows that setting's
+ * traces and layout with Plotly.update, and writes the value next to a range control.
+ * A payload that cannot be wired (bad JSON, no figure, sizes that do not match) leaves its figure
+ * as drawn, disables its controls, writes a <p class="gradbook-explorer-error"> into its explorer
+ * and reports the error with console.error; the other explorations are wired all the same.
  * Loaded by every page through _config.yml (sphinx html_js_files), after plotly.js.
  */
 (function () {
@@ -27,13 +33,35 @@
     return k;
   }
 
-  function wire(script) {
-    var spec = JSON.parse(script.textContent);
-    var root = script.closest(".gradbook-explorer");
-    var figure = document.getElementById(spec.div);
-    if (!root || !figure) {
-      return;
+  // The payload's shape, so that a bad one fails on page load rather than on a reader's move.
+  function check(spec) {
+    var dims = spec.sizes.length;
+    if (spec.labels.length !== dims || spec.active.length !== dims) {
+      throw new Error("the payload's sizes, labels and active differ in length");
     }
+    var settings = spec.sizes.reduce(function (a, b) {
+      return a * b;
+    }, 1);
+    if (spec.members.length !== settings || spec.relayouts.length !== settings) {
+      throw new Error("the payload holds " + spec.members.length + " settings, its controls " + settings);
+    }
+  }
+
+  // The figure inside this explorer: Plotly's div, whose id the payload names.
+  function findFigure(root, id) {
+    var plots = root.querySelectorAll(".plotly-graph-div");
+    for (var i = 0; i < plots.length; i++) {
+      if (plots[i].id === id) {
+        return plots[i];
+      }
+    }
+    throw new Error("no figure with id \"" + id + "\" inside this exploration");
+  }
+
+  function wire(script, root) {
+    var spec = JSON.parse(script.textContent);
+    check(spec);
+    var figure = findFigure(root, spec.div);
     var inputs = Array.prototype.slice.call(root.querySelectorAll("[data-gb-dim]"));
 
     function positions() {
@@ -47,6 +75,9 @@
     function apply() {
       var pos = positions();
       var k = settingIndex(spec, pos);
+      if (!spec.members[k]) {
+        throw new Error("no setting at control positions " + JSON.stringify(pos));
+      }
       var visible = new Array(spec.n).fill(false);
       spec.members[k].forEach(function (t) {
         visible[t] = true;
@@ -61,14 +92,48 @@
       });
     }
 
+    // The controls may hold values the figure does not show (restored by the browser): show
+    // theirs. With nothing restored this is the setting already drawn.
+    apply();
     inputs.forEach(function (el) {
       el.addEventListener("input", apply);
       el.addEventListener("change", apply);
     });
   }
 
+  function report(root, err) {
+    var message = err && err.message ? err.message : String(err);
+    console.error("gradbook-explorer: the controls of " + (root && root.id ? "#" + root.id : "an exploration") +
+      " could not be wired:", err);
+    if (!root) {
+      return;
+    }
+    Array.prototype.forEach.call(root.querySelectorAll("[data-gb-dim]"), function (el) {
+      el.disabled = true;
+    });
+    var p = document.createElement("p");
+    p.className = "gradbook-explorer-error";
+    p.textContent = "The controls of this exploration could not be wired: " + message;
+    var controls = root.querySelector(".gradbook-controls");
+    if (controls) {
+      root.insertBefore(p, controls);
+    } else {
+      root.appendChild(p);
+    }
+  }
+
   function wireAll() {
-    document.querySelectorAll("script.gradbook-explorer-spec").forEach(wire);
+    document.querySelectorAll("script.gradbook-explorer-spec").forEach(function (script) {
+      var root = script.closest(".gradbook-explorer");
+      try {
+        if (!root) {
+          throw new Error("its payload is not inside a .gradbook-explorer");
+        }
+        wire(script, root);
+      } catch (err) {
+        report(root, err);
+      }
+    });
   }
 
   if (document.readyState === "loading") {

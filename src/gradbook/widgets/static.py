@@ -219,6 +219,10 @@ def _is_number(text: str) -> bool:
 def control_html(dim: int, control: Mapping[str, Any]) -> str:
     """One control of the static face: a range over grid positions for numbers, else a drop-down.
 
+    Controls carry ``autocomplete='off'``, so a browser does not restore a value on reload or back
+    navigation that the figure does not show (the page's script applies the controls' values on
+    load all the same).
+
     Parameters
     ----------
     dim : int
@@ -230,8 +234,11 @@ def control_html(dim: int, control: Mapping[str, Any]) -> str:
     Examples
     --------
     >>> control_html(1, {"name": "kernel", "labels": ["blur", "edge"], "active": 1})  # doctest: +NORMALIZE_WHITESPACE
-    "<label class='gradbook-control'><span>kernel</span> <select data-gb-dim='1' aria-label='kernel'><option
-    value='0'>blur</option><option value='1' selected>edge</option></select></label>"
+    "<label class='gradbook-control'><span>kernel</span> <select data-gb-dim='1' aria-label='kernel'
+    autocomplete='off'><option value='0'>blur</option><option value='1' selected>edge</option></select></label>"
+    >>> control_html(0, {"name": "lr", "labels": ["0.1", "1"], "active": 0})  # doctest: +NORMALIZE_WHITESPACE
+    "<label class='gradbook-control'><span>lr</span> <input type='range' data-gb-dim='0' min='0' max='1' step='1'
+    value='0' aria-label='lr' autocomplete='off'> <output data-gb-value='0'>0.1</output></label>"
     """
     name = str(control["name"])
     labels = [str(label) for label in control["labels"]]
@@ -239,12 +246,12 @@ def control_html(dim: int, control: Mapping[str, Any]) -> str:
     if all(_is_number(label) for label in labels):
         widget = (
             element("input", {"type": "range", "data-gb-dim": dim, "min": 0, "max": len(labels) - 1, "step": 1,
-                              "value": active, "aria-label": name})
+                              "value": active, "aria-label": name, "autocomplete": "off"})
             + " " + element("output", {"data-gb-value": dim}, text=labels[active])
         )
     else:
         options = [element("option", {"value": i, "selected": i == active}, text=label) for i, label in enumerate(labels)]
-        widget = element("select", {"data-gb-dim": dim, "aria-label": name}, children=options)
+        widget = element("select", {"data-gb-dim": dim, "aria-label": name, "autocomplete": "off"}, children=options)
     return element("label", {"class": "gradbook-control"}, children=[element("span", text=name), " ", widget])
 
 
