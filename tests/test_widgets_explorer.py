@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import types
 
 import numpy as np
@@ -191,3 +192,16 @@ def test_widget_is_built_once_and_holds_the_controls():
     # Title, live note, controls row, status, output.
     controls_row = w.children[2]
     assert list(controls_row.children) == list(ex.controls.values())
+
+
+def _figure_id(ex):
+    return re.search(r"id=\"(gb-[0-9a-f]+)\"", ex.static_html()).group(1)
+
+
+def test_static_figure_id_is_stable_and_differs_between_explorations_sharing_a_title_and_grid():
+    def other_draw(lr, activation="relu"):
+        return draw(lr * 2, activation)
+
+    first, again, other = make_explorer(), make_explorer(), make_explorer(draw_fn=other_draw)
+    assert _figure_id(first) == _figure_id(again)  # a rebuild writes the same page
+    assert _figure_id(first) != _figure_id(other)  # two such explorations on one page keep their own figure

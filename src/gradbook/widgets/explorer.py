@@ -208,7 +208,10 @@ class Explorer:
             import plotly.io as pio
 
             fig, spec = self._static()
-            uid = hashlib.sha1((self.title + repr(self.grid)).encode()).hexdigest()[:12]
+            # The same on every build (a rebuild writes the same page), and different for two
+            # explorations on one page that share a title and grid but draw with different functions.
+            drawn_by = getattr(self.draw, "__qualname__", type(self.draw).__qualname__)
+            uid = hashlib.sha1((self.title + repr(self.grid) + drawn_by).encode()).hexdigest()[:12]
             div_id = f"gb-{uid}"
             body = pio.to_html(
                 fig,
