@@ -24,7 +24,7 @@ import numpy as np
 from gradbook import diagnostics, models, optimizers, tables, training
 from gradbook.validation import check_choice, check_number, check_whole
 
-__all__ = ["SCHEDULES", "Bench", "Result", "Setup", "report", "verdict", "verdict_table"]
+__all__ = ["FIXES", "HELPS", "SCHEDULES", "Bench", "Result", "Setup", "report", "verdict", "verdict_table"]
 
 #: Learning-rate schedules a :class:`Setup` accepts (None: constant): those of
 #: :func:`gradbook.optimizers.schedule`, and "plateau" (Keras's ``ReduceLROnPlateau`` callback).

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-__all__ = ["ASSIGNMENTS", "CELL_TIMEOUT", "Score", "grade", "release", "write_csv"]
+__all__ = ["ASSIGNMENTS", "CELL_TIMEOUT", "Score", "grade", "main", "release", "write_csv"]
 
 #: The assignments, in chapter order.
 ASSIGNMENTS: tuple[str, ...] = ("gradient_descent", "convolution", "backprop", "vanishing_gradients", "fixes")

@@ -21,6 +21,7 @@ __all__ = [
     "GradientHistory",
     "LayerNorm",
     "NormTable",
+    "SATURATION_MARGIN",
     "activation_stats",
     "layer_gradient_norms",
 ]
