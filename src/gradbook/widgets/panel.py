@@ -33,13 +33,30 @@ from typing import Any, Callable, Mapping, Sequence
 
 import ipywidgets as w
 import keras
+import numpy as np
 
 from gradbook.plots import plotly_bundle
-from gradbook.widgets.controls import static_faces_enabled, value_label
+from gradbook.widgets.controls import static_faces_enabled
 from gradbook.widgets.explorer import Explorer
 from gradbook.widgets.static import live_only_html
 
 __all__ = ["TrainingPanel", "TrainingProgress"]
+
+
+def _exact(value: Any) -> Any:
+    """A setting's value as a key of a run: exact, with NumPy scalars as Python numbers (so that
+    ``np.float64(0.1)`` and ``0.1`` are one run) and an unhashable value by its ``repr``."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    try:
+        hash(value)
+    except TypeError:
+        return ("unhashable", type(value).__name__, repr(value))
+    return value
 
 
 class TrainingProgress(keras.callbacks.Callback):
@@ -211,7 +228,10 @@ class TrainingPanel:
         return {name: c.value for name, c in self.controls.items()}
 
     def _key(self, setting: Mapping[str, Any]) -> tuple:
-        return tuple((name, value_label(setting[name])) for name in self.controls)
+        # Exact values, not their labels: 0.1234 and 0.1235 are two runs though both read "0.123".
+        # The static face, result_for and the live face's first figure all key a setting here,
+        # from the same values (the grid's, or the controls'), so they find each other's runs.
+        return tuple((name, _exact(setting[name])) for name in self.controls)
 
     def _draw_cached(self, **setting: Any):
         return self.draw(self.result_for(**setting), dict(setting))
