@@ -30,6 +30,11 @@ def is_whole(value, minimum: int | None = 1, *, numpy: bool = True) -> bool:
     numpy : bool, default True
         ``False`` accepts only Python ``int`` (not NumPy integers).
 
+    Returns
+    -------
+    bool
+        Never raises: anything that is not a whole number (a float, a string, None) gives False.
+
     Examples
     --------
     >>> is_whole(3), is_whole(0), is_whole(0, minimum=0), is_whole(True), is_whole(2.0)
@@ -191,6 +196,11 @@ def check_choice(value, name: str, options: Iterable[Any], *, allow_none: bool =
     allow_none : bool, default False
         Accept ``None`` as well (and say so in the message).
 
+    Returns
+    -------
+    object
+        ``value``, unchanged (``None`` when it is None and ``allow_none``).
+
     Raises
     ------
     ValueError
@@ -220,6 +230,16 @@ def check_choice(value, name: str, options: Iterable[Any], *, allow_none: bool =
 
 def check_input_shape(input_shape) -> tuple[int, ...]:
     """``input_shape`` as a tuple of positive whole numbers, such as ``(28, 28, 1)``.
+
+    Parameters
+    ----------
+    input_shape : sequence of int
+        A network's input shape without the batch axis. Each entry must be a Python ``int``
+        (not a NumPy integer, a float or a boolean).
+
+    Returns
+    -------
+    tuple of int
 
     Raises
     ------

@@ -56,6 +56,10 @@ def static_faces_enabled() -> bool:
     Reads ``GRADBOOK_STATIC_FACES``: ``1``, ``true`` or ``yes`` turn it on; unset, empty, ``0``,
     ``false`` or ``no`` leave it off (a learner in JupyterLab gets the live controls at once).
 
+    Returns
+    -------
+    bool
+
     Raises
     ------
     ValueError
@@ -428,6 +432,18 @@ def check_control_value(name: str, control, value: Any) -> None:
     The control's own range decides (see :func:`accepts`), so this check is the control's, not
     one of :mod:`gradbook.validation`'s.
 
+    Parameters
+    ----------
+    name : str
+        The control's name, as the exploration's ``draw`` receives it; the message starts with it.
+    control : ipywidgets.ValueWidget
+    value : object
+        The candidate setting.
+
+    Returns
+    -------
+    None
+
     Raises
     ------
     ValueError
@@ -446,6 +462,18 @@ def check_control_value(name: str, control, value: Any) -> None:
 
 def value_label(value: Any) -> str:
     """How a setting's value is written on the static face: numbers to three significant digits.
+
+    Only floats are rounded; integers, strings and other values are written with ``str``. The
+    label is for reading, not for telling settings apart: 0.1234 and 0.1235 both read "0.123".
+
+    Parameters
+    ----------
+    value : object
+        A setting's value (a slider's number, a drop-down's option).
+
+    Returns
+    -------
+    str
 
     Examples
     --------

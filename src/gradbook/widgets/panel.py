@@ -240,7 +240,18 @@ class TrainingPanel:
         """The result of training ``setting`` (missing controls take their current value).
 
         A run the static face has already computed is reused, and a run computed here is reused
-        by the static face, so asking costs at most one training per setting.
+        by the static face, so asking costs at most one training per setting. Settings are told
+        apart by their exact values (not the 3-digit labels of the static face).
+
+        Parameters
+        ----------
+        **setting
+            Values by control name.
+
+        Returns
+        -------
+        gradbook.training.TrainResult
+            The ``result`` that ``run`` returned for the full setting.
 
         Raises
         ------
@@ -261,6 +272,11 @@ class TrainingPanel:
 
     def start(self, **setting: Any) -> threading.Thread:
         """Move the controls to ``setting`` (if given) and start training in the background.
+
+        Parameters
+        ----------
+        **setting
+            Values by control name; controls left out keep their value.
 
         Returns
         -------
@@ -294,7 +310,18 @@ class TrainingPanel:
         self._stop.set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the current run; True when it has finished."""
+        """Wait for the current run.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            The most seconds to wait; no limit when omitted.
+
+        Returns
+        -------
+        bool
+            True when no run is in progress any more (also when none was started).
+        """
         if self._thread is not None:
             self._thread.join(timeout)
         return not self.running
@@ -339,7 +366,12 @@ class TrainingPanel:
 
     # -- faces ---------------------------------------------------------------------------------
     def widget(self):
-        """The live face: controls, Train and Stop buttons, progress bar, status and figure."""
+        """The live face: controls, Train and Stop buttons, progress bar, status and figure.
+
+        Returns
+        -------
+        ipywidgets.VBox
+        """
         return self._widget
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
