@@ -934,3 +934,9 @@ def test_tiny_cnn_refuses_models_it_would_copy_wrongly(conv_kwargs, dense_kwargs
     ])
     with pytest.raises(ValueError, match=match):
         backprop.TinyCNN.from_keras(model)
+
+
+def test_all_exports_the_networks_and_input_gradients_the_chapters_use():
+    # Chapters 3, 4 and the errata use these; __all__ must list every public name.
+    assert {"TinyCNN", "TwoLayerNet", "input_gradients"} <= set(backprop.__all__)
+    assert all(hasattr(backprop, name) for name in backprop.__all__)

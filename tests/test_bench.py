@@ -366,3 +366,10 @@ def test_verdict_table_escapes_names_and_judges_against_the_reference():
     table = verdict_table({"<baseline>": baseline, "fix & more": better}, baseline, baseline=baseline, first_column="remedy")
     assert "&lt;baseline&gt;" in table and "fix &amp; more" in table and "<th>remedy</th>" in table
     assert table.count("<tr>") == 3 and "(reference)" in table and "<b>fixes</b>" in table and "1.0e+10" in table
+
+
+def test_all_exports_the_verdict_thresholds():
+    from gradbook import bench
+
+    assert {"FIXES", "HELPS"} <= set(bench.__all__) and (bench.FIXES, bench.HELPS) == (0.20, 0.05)
+    assert all(hasattr(bench, name) for name in bench.__all__)

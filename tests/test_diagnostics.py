@@ -395,3 +395,10 @@ def test_gradient_history_uses_its_loss(fashion):
 def test_gradient_history_rejects_bad_every(every, batch):
     with pytest.raises(ValueError, match="every"):
         GradientHistory(batch[0], batch[1], every=every)
+
+
+def test_all_exports_the_saturation_margin():
+    from gradbook import diagnostics
+
+    assert "SATURATION_MARGIN" in diagnostics.__all__
+    assert all(hasattr(diagnostics, name) for name in diagnostics.__all__)

@@ -400,6 +400,26 @@ def test_result_for_trains_a_setting_once_and_shares_it_with_the_static_face():
     assert len(run.calls) == 4
 
 
+def test_result_for_trains_settings_that_differ_beyond_three_significant_digits_twice():
+    # Both learning rates read "0.123" on the static face, but they are two runs.
+    run = FakeRun()
+    panel = make_panel(run)
+    first, second = panel.result_for(lr=0.1234), panel.result_for(lr=0.1235)
+    assert [c[0]["lr"] for c in run.calls] == [0.1234, 0.1235]
+    assert first.history == fake_result(0.1234).history and second.history == fake_result(0.1235).history
+    assert panel.result_for(lr=0.1234) is first and panel.result_for(lr=0.1235) is second
+    assert len(run.calls) == 2
+
+
+def test_result_for_keys_numpy_numbers_as_the_python_numbers_they_equal():
+    run = FakeRun()
+    panel = make_panel(run)
+    result = panel.result_for(lr=np.float64(0.1), optimizer="sgd", epochs=np.int64(2))
+    assert panel.result_for(lr=0.1, optimizer="sgd", epochs=2) is result
+    panel.static.static_html()  # the grid's (0.1, sgd) is that run: three more runs, not four
+    assert len(run.calls) == 4
+
+
 def test_result_for_rejects_unknown_controls_and_values():
     panel = make_panel()
     with pytest.raises(ValueError, match="Unknown control 'momentum'"):

@@ -24,12 +24,15 @@ from gradbook.validation import check_choice, check_number, check_whole
 __all__ = [
     "ACTIVATIONS",
     "GradientCheck",
+    "TinyCNN",
+    "TwoLayerNet",
     "activation",
     "activation_backward",
     "avg_pool2d_backward",
     "conv2d_backward",
     "dense_backward",
     "gradient_check",
+    "input_gradients",
     "max_pool2d_backward",
     "softmax",
     "softmax_cross_entropy",
@@ -147,9 +150,25 @@ def max_pool2d_backward(x, grad_out, pool_size=2, *, stride=None, padding: conv.
     A NaN never wins while the window holds a number (TensorFlow's kernel may route the gradient
     to a NaN instead; a NaN in a network is a bug to fix, not a value to differentiate).
 
+    Parameters
+    ----------
+    x : array of shape (N, H, W, C)
+        The pooling layer's input.
+    grad_out : array of shape (N, H_out, W_out, C)
+        The gradient of the loss with respect to the pooling output.
+    pool_size : int or (int, int), default 2
+    stride : int or (int, int), optional
+        Defaults to ``pool_size``, as in Keras.
+    padding : "valid", "same" or ((top, bottom), (left, right))
+
     Returns
     -------
     grad_x : array of the shape of ``x``
+
+    Raises
+    ------
+    ValueError
+        If ``grad_out`` does not have the pooling output's shape, or the geometry is invalid.
     """
     x, k, s, pads, out, g = _pool_backward_setup(x, grad_out, pool_size, stride, padding)
     dtype = conv.float_dtype(x)
@@ -178,9 +197,25 @@ def avg_pool2d_backward(x, grad_out, pool_size=2, *, stride=None, padding: conv.
     A window divides its gradient by the number of real (unpadded) cells it covers, matching the
     forward pass; overlapping windows add.
 
+    Parameters
+    ----------
+    x : array of shape (N, H, W, C)
+        The pooling layer's input.
+    grad_out : array of shape (N, H_out, W_out, C)
+        The gradient of the loss with respect to the pooling output.
+    pool_size : int or (int, int), default 2
+    stride : int or (int, int), optional
+        Defaults to ``pool_size``, as in Keras.
+    padding : "valid", "same" or ((top, bottom), (left, right))
+
     Returns
     -------
     grad_x : array of the shape of ``x``
+
+    Raises
+    ------
+    ValueError
+        If ``grad_out`` does not have the pooling output's shape, or the geometry is invalid.
     """
     x, k, s, pads, out, g = _pool_backward_setup(x, grad_out, pool_size, stride, padding)
     dtype = np.result_type(conv.float_dtype(x), g)
@@ -202,6 +237,11 @@ def activation(name: str, z) -> np.ndarray:
         One of :data:`ACTIVATIONS`.
     z : numpy.ndarray
         Pre-activations; integer arrays are computed in float32.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``f(z)``, elementwise, in the floating dtype of ``z``.
 
     Raises
     ------
@@ -239,6 +279,25 @@ def activation_backward(name: str, z, grad_out) -> np.ndarray:
     ReLU :math:`[z > 0]` (0 at 0, as TensorFlow), leaky ReLU 1 or 0.2, ELU 1 or
     :math:`\alpha e^z`, GELU :math:`\Phi(z) + z\,\varphi(z)`.
 
+    Parameters
+    ----------
+    name : {"sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu"}
+        One of :data:`ACTIVATIONS`.
+    z : numpy.ndarray
+        The pre-activations of the forward pass.
+    grad_out : numpy.ndarray
+        The gradient of the loss with respect to the activation's output; broadcast with ``z``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``grad_out * f'(z)``.
+
+    Raises
+    ------
+    ValueError
+        For a name not in :data:`ACTIVATIONS` (the message lists them).
+
     Examples
     --------
     >>> activation_backward("sigmoid", np.zeros(1), np.ones(1)).tolist()
@@ -272,6 +331,17 @@ def activation_backward(name: str, z, grad_out) -> np.ndarray:
 def softmax(logits, axis: int = -1) -> np.ndarray:
     """Softmax of ``logits`` along ``axis``, computed stably (the largest logit is subtracted first).
 
+    Parameters
+    ----------
+    logits : array_like
+    axis : int, default -1
+        The axis of the classes.
+
+    Returns
+    -------
+    numpy.ndarray
+        Probabilities of the shape of ``logits``, summing to 1 along ``axis``.
+
     Examples
     --------
     >>> softmax([[0.0, 0.0], [1000.0, 0.0]]).round(6).tolist()
@@ -286,6 +356,30 @@ def softmax_cross_entropy(logits, labels) -> tuple[float, np.ndarray]:
     r"""Mean softmax cross-entropy of integer ``labels`` and its gradient with respect to ``logits``.
 
     :math:`\partial L / \partial z = (\operatorname{softmax}(z) - \text{onehot}(y)) / N`.
+
+    Parameters
+    ----------
+    logits : numpy.ndarray of shape (N, classes)
+    labels : numpy.ndarray of int, shape (N,)
+        Class indices in ``[0, classes)``.
+
+    Returns
+    -------
+    loss : float
+        The mean cross-entropy over the N examples.
+    grad : numpy.ndarray of shape (N, classes)
+        Its gradient with respect to ``logits``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not fit or a label is not a whole number in ``[0, classes)``.
+
+    Examples
+    --------
+    >>> loss, grad = softmax_cross_entropy(np.zeros((1, 2)), np.array([1]))
+    >>> round(loss, 6), grad.tolist()
+    (0.693147, [[0.5, -0.5]])
     """
     z = np.asarray(logits, dtype=np.result_type(logits, np.float32))
     y = np.asarray(labels)
@@ -323,10 +417,12 @@ class GradientCheck:
 
     @property
     def passed(self) -> bool:
+        """True when every relative error is at most ``tolerance``."""
         return all(e <= self.tolerance for e in self.relative_errors)
 
     @property
     def max_error(self) -> float:
+        """The largest relative error."""
         return max(self.relative_errors)
 
     def __str__(self) -> str:
@@ -432,7 +528,26 @@ class TinyCNN:
 
     @classmethod
     def from_keras(cls, model) -> "TinyCNN":
-        """Copy the weights of a Keras ``Conv2D -> ReLU -> MaxPooling2D -> Flatten -> Dense`` model."""
+        """Copy the weights of a Keras ``Conv2D -> ReLU -> MaxPooling2D -> Flatten -> Dense`` model.
+
+        Parameters
+        ----------
+        model : keras.Model
+            One ``Conv2D`` (ReLU, stride 1, "valid" padding, with a bias), one square
+            ``MaxPooling2D`` (stride equal to its size, "valid" padding) and one ``Dense`` that
+            outputs logits (with a bias).
+
+        Returns
+        -------
+        TinyCNN
+            With float64 copies of the weights: training it leaves ``model`` unchanged.
+
+        Raises
+        ------
+        ValueError
+            If the model has other layers' counts or settings than these (the message lists what
+            differs).
+        """
         import keras
 
         convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
@@ -461,9 +576,20 @@ class TinyCNN:
 
     @property
     def params(self) -> list[np.ndarray]:
+        """The weights, in the order of :meth:`loss_and_grads`'s gradients (the arrays themselves)."""
         return [self.kernel, self.bias, self.dense_w, self.dense_b]
 
     def logits(self, x) -> np.ndarray:
+        """The forward pass.
+
+        Parameters
+        ----------
+        x : array of shape (N, H, W, C_in)
+
+        Returns
+        -------
+        numpy.ndarray of shape (N, classes)
+        """
         return self._forward(x)[-1]
 
     def _forward(self, x):
@@ -474,7 +600,20 @@ class TinyCNN:
         return z, a, p, flat, flat @ self.dense_w + self.dense_b
 
     def loss_and_grads(self, x, y) -> tuple[float, list[np.ndarray]]:
-        """Mean cross-entropy on ``(x, y)`` and its gradients for :attr:`params`, by backprop."""
+        """Mean cross-entropy on ``(x, y)`` and its gradients for :attr:`params`, by backprop.
+
+        Parameters
+        ----------
+        x : array of shape (N, H, W, C_in)
+        y : array of int, shape (N,)
+            Class indices.
+
+        Returns
+        -------
+        loss : float
+        grads : list of numpy.ndarray
+            One per entry of :attr:`params`, of the same shapes.
+        """
         z, a, p, flat, logits = self._forward(x)
         loss, g_logits = softmax_cross_entropy(logits, y)
         g_flat, g_dw, g_db = dense_backward(flat, self.dense_w, g_logits)
@@ -485,7 +624,19 @@ class TinyCNN:
         return loss, [g_k, g_b, g_dw, g_db]
 
     def sgd_step(self, x, y, learning_rate: float) -> float:
-        """One plain gradient-descent step on the batch; returns the loss before the step."""
+        """One plain gradient-descent step on the batch, updating :attr:`params` in place.
+
+        Parameters
+        ----------
+        x : array of shape (N, H, W, C_in)
+        y : array of int, shape (N,)
+        learning_rate : float
+
+        Returns
+        -------
+        float
+            The loss before the step.
+        """
         loss, grads = self.loss_and_grads(x, y)
         for p, g in zip(self.params, grads):
             p -= learning_rate * g
@@ -498,6 +649,15 @@ class TwoLayerNet:
 
     Create one with :meth:`init`; :meth:`loss_and_grads` is the forward and backward pass written
     out layer by layer, and :meth:`train` runs full-batch gradient descent with it.
+
+    Attributes
+    ----------
+    w1 : array (n_in, hidden)
+    b1 : array (hidden,)
+    w2 : array (hidden, n_out)
+    b2 : array (n_out,)
+    hidden_activation : str
+        One of :data:`ACTIVATIONS`.
     """
 
     w1: np.ndarray
@@ -509,6 +669,19 @@ class TwoLayerNet:
     @classmethod
     def init(cls, n_in: int, hidden: int, n_out: int, *, activation: str = "tanh", seed: int = 0) -> "TwoLayerNet":
         """Glorot-uniform weights and zero biases (Keras's defaults), seeded.
+
+        Parameters
+        ----------
+        n_in, hidden, n_out : int
+            The sizes of the input, the hidden layer and the output (the classes); at least 1.
+        activation : str, default "tanh"
+            The hidden layer's activation, one of :data:`ACTIVATIONS`.
+        seed : int, default 0
+            Seeds the weights (``numpy.random.default_rng``).
+
+        Returns
+        -------
+        TwoLayerNet
 
         Raises
         ------
@@ -535,14 +708,39 @@ class TwoLayerNet:
 
     @property
     def params(self) -> list[np.ndarray]:
+        """The weights, in the order of :meth:`loss_and_grads`'s gradients (the arrays themselves)."""
         return [self.w1, self.b1, self.w2, self.b2]
 
     def probabilities(self, x) -> np.ndarray:
-        """Class probabilities, shape (N, n_out)."""
+        """Class probabilities: the forward pass followed by a softmax.
+
+        Parameters
+        ----------
+        x : array of shape (N, n_in)
+
+        Returns
+        -------
+        numpy.ndarray of shape (N, n_out)
+            Each row sums to 1.
+        """
         return softmax(activation(self.hidden_activation, np.asarray(x) @ self.w1 + self.b1) @ self.w2 + self.b2, axis=1)
 
     def loss_and_grads(self, x, y) -> tuple[float, list[np.ndarray]]:
-        """Forward, then backward, one layer at a time."""
+        """Forward, then backward, one layer at a time.
+
+        Parameters
+        ----------
+        x : array of shape (N, n_in)
+        y : array of int, shape (N,)
+            Class indices in ``[0, n_out)``.
+
+        Returns
+        -------
+        loss : float
+            The mean softmax cross-entropy.
+        grads : list of numpy.ndarray
+            Its gradients for :attr:`params`, in order and of the same shapes.
+        """
         x = np.asarray(x, dtype=np.float64)
         z1 = x @ self.w1 + self.b1                          # forward: first dense layer
         a1 = activation(self.hidden_activation, z1)         # hidden activation
@@ -564,6 +762,11 @@ class TwoLayerNet:
             Positive.
         steps : int
             The number of gradient-descent steps.
+
+        Returns
+        -------
+        numpy.ndarray of shape (steps,)
+            The loss before each step.
 
         Raises
         ------

@@ -24,7 +24,7 @@ import numpy as np
 from gradbook import diagnostics, models, optimizers, tables, training
 from gradbook.validation import check_choice, check_number, check_whole
 
-__all__ = ["SCHEDULES", "Bench", "Result", "Setup", "report", "verdict", "verdict_table"]
+__all__ = ["FIXES", "HELPS", "SCHEDULES", "Bench", "Result", "Setup", "report", "verdict", "verdict_table"]
 
 #: Learning-rate schedules a :class:`Setup` accepts (None: constant): those of
 #: :func:`gradbook.optimizers.schedule`, and "plateau" (Keras's ``ReduceLROnPlateau`` callback).
@@ -70,7 +70,13 @@ class Setup:
         check_whole(self.batch_size, "batch_size")
 
     def changes(self) -> str:
-        """What differs from the baseline, as ``name=value`` pairs ("baseline" if nothing)."""
+        """What differs from the baseline, as ``name=value`` pairs ("baseline" if nothing).
+
+        Returns
+        -------
+        str
+            For example ``"activation='relu', initializer='he'"``, fields in declaration order.
+        """
         base = Setup()
         diffs = [f"{f}={getattr(self, f)!r}" for f in self.__dataclass_fields__ if getattr(self, f) != getattr(base, f)]
         return ", ".join(diffs) or "baseline"
@@ -78,7 +84,18 @@ class Setup:
     def build(self, n_train: int = 3000):
         """The compiled Keras model and the callbacks its training needs.
 
-        ``n_train`` (the training-set size) lets the schedules count steps per epoch.
+        Parameters
+        ----------
+        n_train : int, default 3000
+            The training-set size, from which the schedules count steps per epoch.
+
+        Returns
+        -------
+        model : keras.Model
+            The setup's MLP, compiled with its optimizer (and schedule or clipping), a
+            from-logits cross-entropy and accuracy.
+        callbacks : list of keras.callbacks.Callback
+            ``ReduceLROnPlateau`` for the "plateau" schedule; empty otherwise.
         """
         import keras
 
@@ -184,7 +201,18 @@ class Bench:
         self._at_init: dict[Setup, np.ndarray] = {}
 
     def run(self, setup: Setup) -> Result:
-        """Build, measure, train for the setup's budget, measure again (cached per setup)."""
+        """Build, measure, train for the setup's budget, measure again (cached per setup).
+
+        Parameters
+        ----------
+        setup : Setup
+
+        Returns
+        -------
+        Result
+            A run whose loss turned NaN or infinite is returned too, with ``diverged`` set and a
+            NaN test accuracy.
+        """
         if setup in self._cache:
             return self._cache[setup]
         model, callbacks = self._build(setup)
@@ -212,6 +240,15 @@ class Bench:
 
         The same seed, network and probe batch as :meth:`run`, so the numbers are the same; much
         cheaper, because nothing is trained. Cached per setup.
+
+        Parameters
+        ----------
+        setup : Setup
+
+        Returns
+        -------
+        numpy.ndarray
+            One kernel-gradient norm per weighted layer, input side first.
         """
         if setup not in self._at_init:
             model, _ = self._build(setup)
@@ -229,7 +266,17 @@ class Bench:
         return diagnostics.layer_gradient_norms(model, self.x_probe, self.y_probe, training=True)
 
     def compare(self, setups: Mapping[str, Setup]) -> dict[str, Result]:
-        """Run several setups; returns their results under the same names."""
+        """Run several setups with :meth:`run`.
+
+        Parameters
+        ----------
+        setups : mapping of str to Setup
+
+        Returns
+        -------
+        dict of str to Result
+            Each setup's result under its name, in the order of ``setups``.
+        """
         return {name: self.run(s) for name, s in setups.items()}
 
     def measure(self, setups: Mapping[str, Setup], train: Iterable[str] = ()) -> tuple[dict[str, Result], dict[str, np.ndarray]]:
@@ -263,7 +310,19 @@ class Bench:
         return results, norms
 
     def seeds(self, setup: Setup, seeds=(0, 1, 2)) -> list[Result]:
-        """The same setup with several seeds, to show the spread where differences are small."""
+        """The same setup with several seeds, to show the spread where differences are small.
+
+        Parameters
+        ----------
+        setup : Setup
+            Its own ``seed`` is replaced by each of ``seeds``.
+        seeds : iterable of int, default (0, 1, 2)
+
+        Returns
+        -------
+        list of Result
+            One per seed, in order.
+        """
         return [self.run(replace(setup, seed=s)) for s in seeds]
 
 
@@ -274,12 +333,20 @@ FIXES, HELPS = 0.20, 0.05
 def verdict(result: Result, reference: Result) -> str:
     """What a run did against the run it changes, judged by test accuracy after the same budget.
 
+    Parameters
+    ----------
+    result : Result
+        The run to judge.
+    reference : Result
+        The run it changes (the baseline, or the previous step of a recipe).
+
     Returns
     -------
     str
         ``"diverged"`` if the run's loss became NaN or infinite; ``"prevents divergence"`` if the
         reference diverged and this run did not; otherwise ``"fixes"`` for a gain of at least 20
-        points of test accuracy, ``"helps"`` for 5 to 20, ``"no effect"`` below 5 (or a loss).
+        points of test accuracy (:data:`FIXES`), ``"helps"`` for 5 to 20 (:data:`HELPS`),
+        ``"no effect"`` below 5 (or a loss).
     """
     if result.diverged:
         return "diverged"
@@ -302,6 +369,11 @@ def report(results: Mapping[str, Result], norms: Mapping[str, np.ndarray] | None
         default: those of ``results``. Setups without a result are marked "not trained here".
     baseline : Result
         The run the first-layer gradients are compared with.
+
+    Returns
+    -------
+    str
+        The lines, joined by newlines, in the order of ``norms``.
     """
     norms = norms if norms is not None else {name: r.norms_init for name, r in results.items()}
     lines = []
@@ -321,6 +393,23 @@ def verdict_table(results: Mapping[str, Result], reference: Result, *, baseline:
     """An HTML table of trained runs: first-layer gradient at initialisation (as a multiple of the
     baseline's), test accuracy, training time and :func:`verdict` against ``reference`` (the row
     that is ``reference`` itself is marked as such), made with :func:`gradbook.tables.html_table`.
+
+    Parameters
+    ----------
+    results : mapping of str to Result
+        The rows, by the name shown in the first column (escaped), in order.
+    reference : Result
+        The run each row's :func:`verdict` is judged against; its own row reads "(reference)".
+    baseline : Result
+        The run whose first-layer gradient the second column divides by.
+    first_column : str
+        The first column's heading (what the names are: "remedy", "setup", ...).
+
+    Returns
+    -------
+    str
+        An HTML ``<table>`` with a header row and one row per result; a diverged run's test
+        accuracy reads "-".
     """
     rows = [
         (name, f"{r.first_layer_norm / baseline.first_layer_norm:.1e}", "-" if r.diverged else f"{r.test_accuracy:.3f}",

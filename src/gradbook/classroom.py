@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-__all__ = ["ASSIGNMENTS", "CELL_TIMEOUT", "Score", "grade", "release", "write_csv"]
+__all__ = ["ASSIGNMENTS", "CELL_TIMEOUT", "Score", "grade", "main", "release", "write_csv"]
 
 #: The assignments, in chapter order.
 ASSIGNMENTS: tuple[str, ...] = ("gradient_descent", "convolution", "backprop", "vanishing_gradients", "fixes")
@@ -390,7 +390,20 @@ def _autograde(course: Path, db: str, assignment: str, students: dict[str, list[
 
 def write_csv(scores: Iterable[Score], path: Path) -> Path:
     """Write one row per student, assignment and question, plus a ``TOTAL`` row per student and
-    assignment: ``student, assignment, question, score, max_score, note``."""
+    assignment: ``student, assignment, question, score, max_score, note``.
+
+    Parameters
+    ----------
+    scores : iterable of Score
+        As :func:`grade` returns them.
+    path : path-like
+        The CSV file to write (its folder is created if needed; an existing file is replaced).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     scores = list(scores)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -411,7 +424,19 @@ def write_csv(scores: Iterable[Score], path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m gradbook.classroom release OUT`` or ``grade SUBMISSIONS CSV``."""
+    """``python -m gradbook.classroom release OUT`` or ``grade SUBMISSIONS CSV``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The command-line arguments after the program name; ``sys.argv[1:]`` when omitted.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 2 when the sources or submissions cannot be read or
+        graded (the reason is printed to stderr).
+    """
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m gradbook.classroom", description=__doc__.split("\n\n")[0])

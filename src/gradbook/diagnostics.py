@@ -21,6 +21,7 @@ __all__ = [
     "GradientHistory",
     "LayerNorm",
     "NormTable",
+    "SATURATION_MARGIN",
     "activation_stats",
     "layer_gradient_norms",
 ]
@@ -44,10 +45,12 @@ class NormTable(tuple):
 
     @property
     def norms(self) -> np.ndarray:
+        """The rows' norms, input side first."""
         return np.array([r.norm for r in self])
 
     @property
     def layers(self) -> list[str]:
+        """The rows' layer names, input side first."""
         return [r.layer for r in self]
 
     @property
@@ -206,10 +209,26 @@ def activation_stats(model, x, *, sample: int = 2000, seed: int = 0) -> list[Act
     exactly 0 for ReLU (a dead unit passes no gradient); NaN for activations without a flat
     region. ``values`` keeps a random sample of ``sample`` output values for histograms.
 
+    Parameters
+    ----------
+    model : keras.Model
+        A model of :mod:`gradbook.models` (its hidden blocks are named ``hidden_1``, ...).
+    x : array_like
+        The inputs to measure on (converted to float32).
+    sample : int, default 2000
+        How many output values of each block ``values`` keeps (all of them when fewer).
+    seed : int, default 0
+        Seeds the choice of the sample.
+
     Returns
     -------
     list of ActivationStats
         One per hidden block, input side first.
+
+    Raises
+    ------
+    ValueError
+        If the model has no layers named ``hidden_1``, ``hidden_2``, ...
     """
     import keras
 
@@ -271,4 +290,5 @@ class GradientHistory(keras.callbacks.Callback):
 
     @property
     def norms(self) -> np.ndarray:
+        """The records so far, shape (records, layers)."""
         return np.array(self._rows)

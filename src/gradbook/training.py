@@ -55,6 +55,9 @@ class TrainResult:
         unknown, as for a ``tf.data.Dataset``).
     epoch_seconds : tuple of float
         Wall time of each epoch, validation included.
+    examples : int or None
+        Training examples per epoch, or None when unknown (a ``tf.data.Dataset``); what
+        :attr:`images_per_second` divides by.
     """
 
     history: dict[str, list[float]] = field(repr=False)
@@ -72,10 +75,43 @@ class TrainResult:
 
     @property
     def epochs(self) -> int:
+        """How many epochs ran: the length of the ``loss`` history.
+
+        Returns
+        -------
+        int
+            The epochs completed, which is fewer than asked for when a run was stopped early
+            (the panel's Stop button, early stopping); 0 for an empty history.
+
+        Examples
+        --------
+        >>> TrainResult(history={"loss": [0.9, 0.5]}, seconds=1.0, examples_per_second=100.0).epochs
+        2
+        """
         return len(self.history.get("loss", []))
 
     def final(self, metric: str) -> float:
-        """The last epoch's value of ``metric`` (for example ``"val_accuracy"``)."""
+        """The last epoch's value of ``metric``.
+
+        Parameters
+        ----------
+        metric : str
+            A key of :attr:`history`, for example ``"val_accuracy"``.
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        KeyError
+            If ``metric`` was not recorded (the message lists those that were).
+
+        Examples
+        --------
+        >>> TrainResult(history={"loss": [0.9, 0.5]}, seconds=1.0, examples_per_second=100.0).final("loss")
+        0.5
+        """
         if metric not in self.history:
             raise KeyError(f"No metric {metric!r}; recorded: {', '.join(sorted(self.history))}.")
         return self.history[metric][-1]

@@ -4,7 +4,8 @@ A public function that takes a single number, count or name from a fixed list ch
 :func:`check_number`, :func:`check_whole` or :func:`check_choice` (in the spirit of
 scikit-learn's ``check_scalar``), so the same mistake reads the same everywhere and names the fix.
 Checks of a whole structure (an array's shape, a pair of filter counts) stay with the function
-that knows the structure, and say what they got.
+that knows the structure, and say what they got; :func:`is_whole`, the test behind
+:func:`check_whole`, is public for them (``models.cnn`` checks its pair of filter counts with it).
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ def is_whole(value, minimum: int | None = 1, *, numpy: bool = True) -> bool:
         ``None``: no lower bound.
     numpy : bool, default True
         ``False`` accepts only Python ``int`` (not NumPy integers).
+
+    Returns
+    -------
+    bool
+        Never raises: anything that is not a whole number (a float, a string, None) gives False.
 
     Examples
     --------
@@ -190,6 +196,11 @@ def check_choice(value, name: str, options: Iterable[Any], *, allow_none: bool =
     allow_none : bool, default False
         Accept ``None`` as well (and say so in the message).
 
+    Returns
+    -------
+    object
+        ``value``, unchanged (``None`` when it is None and ``allow_none``).
+
     Raises
     ------
     ValueError
@@ -219,6 +230,16 @@ def check_choice(value, name: str, options: Iterable[Any], *, allow_none: bool =
 
 def check_input_shape(input_shape) -> tuple[int, ...]:
     """``input_shape`` as a tuple of positive whole numbers, such as ``(28, 28, 1)``.
+
+    Parameters
+    ----------
+    input_shape : sequence of int
+        A network's input shape without the batch axis. Each entry must be a Python ``int``
+        (not a NumPy integer, a float or a boolean).
+
+    Returns
+    -------
+    tuple of int
 
     Raises
     ------

@@ -22,13 +22,14 @@ ValueError: learning_rate=3.0 is out of range: learning_rate must be a number in
 from __future__ import annotations
 
 import builtins
+import math
 import os
 from typing import Any, Sequence
 
 import numpy as np
 
 from gradbook import backprop
-from gradbook.validation import check_choice, check_number, check_whole
+from gradbook.validation import check_choice, check_number, check_whole, is_whole
 
 __all__ = [
     "STATIC_FACES_VARIABLE",
@@ -54,6 +55,10 @@ def static_faces_enabled() -> bool:
 
     Reads ``GRADBOOK_STATIC_FACES``: ``1``, ``true`` or ``yes`` turn it on; unset, empty, ``0``,
     ``false`` or ``no`` leave it off (a learner in JupyterLab gets the live controls at once).
+
+    Returns
+    -------
+    bool
 
     Raises
     ------
@@ -295,10 +300,39 @@ def choice(options: Sequence[Any], value: Any = None, *, description: str = ""):
 
 
 # -- the values a control accepts --------------------------------------------------------------
+#: How far (a fraction of a slider's range; of its exponents' range for a log slider) a value may
+#: lie outside the range and still count as in it: a float's round trip through the browser.
+_RANGE_TOLERANCE = 1e-9
+
+
+def _is_log(control) -> bool:
+    return hasattr(control, "base")
+
+
+def _is_whole_slider(control) -> bool:
+    """True for a slider over whole numbers (``IntSlider``: its bounds are ints, a FloatSlider's floats)."""
+    return not _is_log(control) and is_whole(getattr(control, "min", None), minimum=None)
+
+
+def _is_real(value: Any) -> bool:
+    """A real number: a Python or NumPy int or float, not a boolean or a string."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 def option_values(control) -> list[Any] | None:
     """The values a drop-down offers, in order; ``None`` for a control without options (a slider).
 
     Options given as ``(label, value)`` pairs contribute their value.
+
+    Parameters
+    ----------
+    control : ipywidgets.ValueWidget
+        A drop-down (anything with ``options``) or a slider.
+
+    Returns
+    -------
+    list or None
+        The values, in the drop-down's order; ``None`` when ``control`` has no ``options``.
 
     Examples
     --------
@@ -313,45 +347,83 @@ def option_values(control) -> list[Any] | None:
 def describe_allowed(control) -> str:
     """The values ``control`` accepts, in words (for error messages).
 
+    Parameters
+    ----------
+    control : ipywidgets.ValueWidget
+        A drop-down, an integer slider, a float slider or a log slider.
+
+    Returns
+    -------
+    str
+        ``"one of: a, b"`` for a drop-down (its labels), ``"a whole number from A to B"`` for an
+        integer slider, ``"a number in [A, B]"`` for a float or log slider (three significant
+        digits), ``"any value"`` for a control without a range or options.
+
     Examples
     --------
     >>> describe_allowed(choice(["sgd", "adam"])), describe_allowed(int_slider(2, min=1, max=3))
-    ('one of: sgd, adam', 'a number in [1, 3]')
+    ('one of: sgd, adam', 'a whole number from 1 to 3')
+    >>> describe_allowed(learning_rate_slider(0.1, min=1e-3, max=1.0))
+    'a number in [0.001, 1]'
     """
     if hasattr(control, "options"):
         labels = [str(o[0] if isinstance(o, tuple) else o) for o in control.options]
         return "one of: " + ", ".join(labels)
-    if hasattr(control, "base"):
+    if _is_log(control):
         return f"a number in [{control.base ** control.min:.3g}, {control.base ** control.max:.3g}]"
+    if _is_whole_slider(control):
+        return f"a whole number from {control.min} to {control.max}"
     if hasattr(control, "min"):
-        return f"a number in [{control.min}, {control.max}]"
+        return f"a number in [{control.min:.3g}, {control.max:.3g}]"
     return "any value"
 
 
 def accepts(control, value: Any) -> bool:
-    """True when ``control`` can take ``value``: one of a drop-down's values, or a finite number
-    within a slider's range (a log slider's range is ``base**min`` to ``base**max``).
+    """True when ``control`` can take ``value``: one of a drop-down's values, or a number within a
+    slider's range.
+
+    An integer slider takes whole numbers only (Python or NumPy ints; not ``2.5``, ``2.0``,
+    ``"2"`` or ``True``), from ``min`` to ``max``. A float slider takes finite real numbers
+    (not strings or booleans) in ``[min, max]``, and a log slider positive ones in
+    ``[base**min, base**max]``; both allow a float's rounding error at the bounds (a billionth of
+    the range, measured in exponents for a log slider), whatever the bounds' signs.
+
+    Parameters
+    ----------
+    control : ipywidgets.ValueWidget
+        A drop-down, an integer slider, a float slider or a log slider; any other control
+        accepts every value.
+    value : object
+        The candidate setting.
+
+    Returns
+    -------
+    bool
 
     Examples
     --------
     >>> s = int_slider(2, min=1, max=3)
-    >>> accepts(s, 3), accepts(s, 4), accepts(s, float("nan"))
-    (True, False, False)
+    >>> accepts(s, 3), accepts(s, 4), accepts(s, 2.5), accepts(s, "2"), accepts(s, float("nan"))
+    (True, False, False, False, False)
+    >>> accepts(int_slider(-3, min=-3, max=3), -3)
+    True
     """
     values = option_values(control)
     if values is not None:
         return value in values
-    if hasattr(control, "base"):
-        lo, hi = control.base ** control.min, control.base ** control.max
-    elif hasattr(control, "min"):
-        lo, hi = control.min, control.max
-    else:
+    if not hasattr(control, "min"):
         return True
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
+    if _is_whole_slider(control):
+        return is_whole(value, minimum=None) and control.min <= value <= control.max
+    if not _is_real(value) or not np.isfinite(float(value)):
         return False
-    return bool(np.isfinite(v)) and lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)
+    v, lo, hi = float(value), float(control.min), float(control.max)
+    if _is_log(control):
+        if v <= 0:
+            return False
+        v = math.log(v, control.base)  # compare exponents: the slider's own scale
+    tolerance = _RANGE_TOLERANCE * (hi - lo if hi > lo else builtins.max(abs(lo), abs(hi)))
+    return lo - tolerance <= v <= hi + tolerance
 
 
 def check_control_value(name: str, control, value: Any) -> None:
@@ -359,6 +431,18 @@ def check_control_value(name: str, control, value: Any) -> None:
 
     The control's own range decides (see :func:`accepts`), so this check is the control's, not
     one of :mod:`gradbook.validation`'s.
+
+    Parameters
+    ----------
+    name : str
+        The control's name, as the exploration's ``draw`` receives it; the message starts with it.
+    control : ipywidgets.ValueWidget
+    value : object
+        The candidate setting.
+
+    Returns
+    -------
+    None
 
     Raises
     ------
@@ -378,6 +462,18 @@ def check_control_value(name: str, control, value: Any) -> None:
 
 def value_label(value: Any) -> str:
     """How a setting's value is written on the static face: numbers to three significant digits.
+
+    Only floats are rounded; integers, strings and other values are written with ``str``. The
+    label is for reading, not for telling settings apart: 0.1234 and 0.1235 both read "0.123".
+
+    Parameters
+    ----------
+    value : object
+        A setting's value (a slider's number, a drop-down's option).
+
+    Returns
+    -------
+    str
 
     Examples
     --------

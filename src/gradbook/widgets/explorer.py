@@ -122,6 +122,15 @@ class Explorer:
     def check_setting(self, setting: Mapping[str, Any]) -> None:
         """Raise ValueError unless every key of ``setting`` is a control that accepts its value.
 
+        Parameters
+        ----------
+        setting : mapping of str to object
+            Control names and values; controls left out are not checked.
+
+        Returns
+        -------
+        None
+
         Raises
         ------
         ValueError
@@ -134,6 +143,16 @@ class Explorer:
     def figure(self, **setting: Any):
         """Draw the figure for ``setting`` (missing keys take the controls' current values).
 
+        Parameters
+        ----------
+        **setting
+            Values by control name.
+
+        Returns
+        -------
+        plotly.graph_objects.Figure
+            What ``draw`` returns for the full setting.
+
         Raises
         ------
         ValueError
@@ -144,7 +163,14 @@ class Explorer:
         return self.draw(**full)
 
     def settings(self) -> list[dict[str, Any]]:
-        """Every setting of the static grid, in slider order."""
+        """Every setting of the static grid, in slider order.
+
+        Returns
+        -------
+        list of dict
+            One dict of control name to value per combination of the grid's values, the first
+            control varying slowest.
+        """
         names = list(self.controls)
         return [dict(zip(names, combo)) for combo in itertools.product(*(self.grid[n] for n in names))]
 
@@ -155,6 +181,11 @@ class Explorer:
         Only the current setting's traces are visible; :meth:`static_spec` says which traces and
         layout belong to each setting. Traces identical in several settings (a contour
         background, say) are stored once.
+
+        Returns
+        -------
+        plotly.graph_objects.Figure
+            Drawn once (every setting of the grid) and cached.
         """
         return self._static()[0]
 
@@ -203,6 +234,11 @@ class Explorer:
         dimension (a range slider for numbers, a drop-down for choices) and the JSON payload the
         book's ``gradbook-explorer.js`` reads to wire them to ``Plotly.update``. plotly.js and
         that script are served by the book; the fragment holds no code of its own.
+
+        Returns
+        -------
+        str
+            The fragment, built once and cached.
         """
         if self._static_html is None:
             import plotly.io as pio
@@ -226,7 +262,13 @@ class Explorer:
 
     # -- live face ---------------------------------------------------------------------------
     def widget(self):
-        """The live face: the controls, a status line and the figure (built once)."""
+        """The live face: the controls, a status line and the figure (built once).
+
+        Returns
+        -------
+        ipywidgets.VBox
+            Wired to redraw whenever a control moves; the first call draws the current setting.
+        """
         if self._widget is None:
             import ipywidgets as w
 
@@ -244,6 +286,16 @@ class Explorer:
 
     def update(self, **setting: Any) -> float:
         """Move the controls to ``setting`` and redraw once; return the seconds it took.
+
+        Parameters
+        ----------
+        **setting
+            Values by control name; controls left out keep their value.
+
+        Returns
+        -------
+        float
+            The seconds the redraw took (also in :attr:`last_update_seconds`).
 
         Raises
         ------

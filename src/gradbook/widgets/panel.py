@@ -33,13 +33,30 @@ from typing import Any, Callable, Mapping, Sequence
 
 import ipywidgets as w
 import keras
+import numpy as np
 
 from gradbook.plots import plotly_bundle
-from gradbook.widgets.controls import static_faces_enabled, value_label
+from gradbook.widgets.controls import static_faces_enabled
 from gradbook.widgets.explorer import Explorer
 from gradbook.widgets.static import live_only_html
 
 __all__ = ["TrainingPanel", "TrainingProgress"]
+
+
+def _exact(value: Any) -> Any:
+    """A setting's value as a key of a run: exact, with NumPy scalars as Python numbers (so that
+    ``np.float64(0.1)`` and ``0.1`` are one run) and an unhashable value by its ``repr``."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    try:
+        hash(value)
+    except TypeError:
+        return ("unhashable", type(value).__name__, repr(value))
+    return value
 
 
 class TrainingProgress(keras.callbacks.Callback):
@@ -211,7 +228,10 @@ class TrainingPanel:
         return {name: c.value for name, c in self.controls.items()}
 
     def _key(self, setting: Mapping[str, Any]) -> tuple:
-        return tuple((name, value_label(setting[name])) for name in self.controls)
+        # Exact values, not their labels: 0.1234 and 0.1235 are two runs though both read "0.123".
+        # The static face, result_for and the live face's first figure all key a setting here,
+        # from the same values (the grid's, or the controls'), so they find each other's runs.
+        return tuple((name, _exact(setting[name])) for name in self.controls)
 
     def _draw_cached(self, **setting: Any):
         return self.draw(self.result_for(**setting), dict(setting))
@@ -220,7 +240,18 @@ class TrainingPanel:
         """The result of training ``setting`` (missing controls take their current value).
 
         A run the static face has already computed is reused, and a run computed here is reused
-        by the static face, so asking costs at most one training per setting.
+        by the static face, so asking costs at most one training per setting. Settings are told
+        apart by their exact values (not the 3-digit labels of the static face).
+
+        Parameters
+        ----------
+        **setting
+            Values by control name.
+
+        Returns
+        -------
+        gradbook.training.TrainResult
+            The ``result`` that ``run`` returned for the full setting.
 
         Raises
         ------
@@ -241,6 +272,11 @@ class TrainingPanel:
 
     def start(self, **setting: Any) -> threading.Thread:
         """Move the controls to ``setting`` (if given) and start training in the background.
+
+        Parameters
+        ----------
+        **setting
+            Values by control name; controls left out keep their value.
 
         Returns
         -------
@@ -274,7 +310,18 @@ class TrainingPanel:
         self._stop.set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the current run; True when it has finished."""
+        """Wait for the current run.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            The most seconds to wait; no limit when omitted.
+
+        Returns
+        -------
+        bool
+            True when no run is in progress any more (also when none was started).
+        """
         if self._thread is not None:
             self._thread.join(timeout)
         return not self.running
@@ -319,7 +366,12 @@ class TrainingPanel:
 
     # -- faces ---------------------------------------------------------------------------------
     def widget(self):
-        """The live face: controls, Train and Stop buttons, progress bar, status and figure."""
+        """The live face: controls, Train and Stop buttons, progress bar, status and figure.
+
+        Returns
+        -------
+        ipywidgets.VBox
+        """
         return self._widget
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
