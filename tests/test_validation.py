@@ -5,13 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradbook.validation import check_choice, check_input_shape, check_number, check_whole, is_whole
+from gradbook.validation import check_choice, check_input_shape, check_number, check_whole, is_real, is_whole
 
 
 @pytest.mark.parametrize("value,expected", [(1, True), (7, True), (np.int64(3), True), (0, False), (-2, False),
                                             (True, False), (2.0, False), ("3", False), (None, False)])
 def test_is_whole(value, expected):
     assert is_whole(value) is expected
+
+
+@pytest.mark.parametrize("value,expected", [(1, True), (-2.5, True), (np.float32(0.5), True), (np.int8(3), True),
+                                            (float("inf"), True), (True, False), (np.bool_(True), False),
+                                            ("3", False), (None, False), ([1.0], False)])
+def test_is_real(value, expected):
+    assert is_real(value) is expected
 
 
 def test_is_whole_minimum_and_python_ints_only():

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_choice", "check_input_shape", "check_number", "check_whole", "is_whole"]
+__all__ = ["check_choice", "check_input_shape", "check_number", "check_whole", "is_real", "is_whole"]
 
 
 def is_whole(value, minimum: int | None = 1, *, numpy: bool = True) -> bool:
@@ -43,6 +43,25 @@ def is_whole(value, minimum: int | None = 1, *, numpy: bool = True) -> bool:
     types = (int, np.integer) if numpy else int
     return (not isinstance(value, bool) and isinstance(value, types)
             and (minimum is None or bool(value >= minimum)))
+
+
+def is_real(value) -> bool:
+    """True for a real number: a Python or NumPy int or float, not a boolean or a string.
+
+    Parameters
+    ----------
+    value : object
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_real(2), is_real(np.float32(0.5)), is_real(float("nan")), is_real(True), is_real("2")
+    (True, True, True, False, False)
+    """
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 def check_whole(
@@ -161,8 +180,7 @@ def check_number(
     """
     if value is None and allow_none:
         return None
-    real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    if real and math.isfinite(value):
+    if is_real(value) and math.isfinite(value):
         above = value >= minimum if include_minimum else value > minimum
         below = maximum is None or (value <= maximum if include_maximum else value < maximum)
         if above and below:

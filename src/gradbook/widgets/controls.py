@@ -29,7 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from gradbook import backprop
-from gradbook.validation import check_choice, check_number, check_whole, is_whole
+from gradbook.validation import check_choice, check_number, check_whole, is_real, is_whole
 
 __all__ = [
     "STATIC_FACES_VARIABLE",
@@ -314,11 +314,6 @@ def _is_whole_slider(control) -> bool:
     return not _is_log(control) and is_whole(getattr(control, "min", None), minimum=None)
 
 
-def _is_real(value: Any) -> bool:
-    """A real number: a Python or NumPy int or float, not a boolean or a string."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-
-
 def option_values(control) -> list[Any] | None:
     """The values a drop-down offers, in order; ``None`` for a control without options (a slider).
 
@@ -415,7 +410,7 @@ def accepts(control, value: Any) -> bool:
         return True
     if _is_whole_slider(control):
         return is_whole(value, minimum=None) and control.min <= value <= control.max
-    if not _is_real(value) or not np.isfinite(float(value)):
+    if not is_real(value) or not np.isfinite(float(value)):
         return False
     v, lo, hi = float(value), float(control.min), float(control.max)
     if _is_log(control):
