@@ -940,3 +940,13 @@ def test_all_exports_the_networks_and_input_gradients_the_chapters_use():
     # Chapters 3, 4 and the errata use these; __all__ must list every public name.
     assert {"TinyCNN", "TwoLayerNet", "input_gradients"} <= set(backprop.__all__)
     assert all(hasattr(backprop, name) for name in backprop.__all__)
+
+
+def test_activations_and_the_loss_take_python_lists_like_arrays():
+    z = [[-1.0, 0.5], [2.0, 0]]
+    for name in ACTIVATIONS:
+        np.testing.assert_array_equal(activation(name, z), activation(name, np.array(z)))
+        np.testing.assert_array_equal(activation_backward(name, z, [[1, 1], [1, 1]]),
+                                      activation_backward(name, np.array(z), np.ones((2, 2))))
+    loss, grad = softmax_cross_entropy([[0.0, 0.0]], [1])
+    assert loss == pytest.approx(np.log(2)) and grad.tolist() == [[0.5, -0.5]]

@@ -257,7 +257,8 @@ def activation(name: str, z) -> np.ndarray:
     [-0.2, 2.0]
     """
     check_choice(name, "activation", ACTIVATIONS)
-    z = np.asarray(z, dtype=np.result_type(z, np.float32))
+    z = np.asarray(z)  # a list too
+    z = z.astype(np.result_type(z, np.float32), copy=False)
     if name == "sigmoid":
         return 0.5 * (1.0 + np.tanh(0.5 * z))  # = 1 / (1 + exp(-z)), without overflow
     if name == "tanh":
@@ -306,7 +307,8 @@ def activation_backward(name: str, z, grad_out) -> np.ndarray:
     [0.0, 0.0, 5.0]
     """
     check_choice(name, "activation", ACTIVATIONS)
-    z = np.asarray(z, dtype=np.result_type(z, np.float32))
+    z = np.asarray(z)  # a list too
+    z = z.astype(np.result_type(z, np.float32), copy=False)
     g = np.asarray(grad_out)
     if name == "sigmoid":
         sig = activation("sigmoid", z)
@@ -381,7 +383,8 @@ def softmax_cross_entropy(logits, labels) -> tuple[float, np.ndarray]:
     >>> round(loss, 6), grad.tolist()
     (0.693147, [[0.5, -0.5]])
     """
-    z = np.asarray(logits, dtype=np.result_type(logits, np.float32))
+    z = np.asarray(logits)  # a list too
+    z = z.astype(np.result_type(z, np.float32), copy=False)
     y = np.asarray(labels)
     if z.ndim != 2 or y.shape != (z.shape[0],):
         raise ValueError(f"Need logits (N, classes) and labels (N,); got {z.shape} and {y.shape}.")
