@@ -1,0 +1,131 @@
+"""The book's static diagrams (a computational graph, a residual block, ...), drawn by code.
+
+Each diagram is a function that returns a matplotlib ``Figure``, drawn from :class:`Node` boxes
+and arrows with :func:`draw`, in the book's palette (:data:`gradbook.plots.PALETTE`). A chapter
+shows one in a code cell whose ``mystnb.image.alt`` metadata gives the alt text.
+
+>>> from gradbook import diagrams
+>>> fig = diagrams.draw([diagrams.Node("x", "x", (0, 0)), diagrams.Node("y", "y = 2x", (2, 0))],
+...                     [("x", "y", "")], size=(3, 1))
+>>> [t.get_text() for t in fig.axes[0].texts if t.get_text()]
+['x', 'y = 2x']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gradbook.plots import PALETTE
+
+__all__ = ["Node", "draw"]
+
+
+@dataclass(frozen=True)
+class Node:
+    """One box of a diagram.
+
+    Attributes
+    ----------
+    key : str
+        The name arrows use to refer to the box.
+    text : str
+        What the box says (matplotlib mathtext, ``$...$``, is allowed).
+    xy : (float, float)
+        The box's centre, in the diagram's units.
+    color : str
+        The box's edge colour.
+    width, height : float
+        The box's size, in the diagram's units.
+    """
+
+    key: str
+    text: str
+    xy: tuple[float, float]
+    color: str = PALETTE[0]
+    width: float = 1.2
+    height: float = 0.6
+
+
+def draw(nodes: Sequence[Node], edges: Sequence[tuple[str, str, str]], *, size: tuple[float, float],
+         backward: Sequence[tuple[str, str, str]] = (), title: str = ""):
+    """A diagram of boxes joined by arrows: forward edges solid, ``backward`` edges dashed.
+
+    Parameters
+    ----------
+    nodes : sequence of Node
+    edges : sequence of (from_key, to_key, label)
+        Solid arrows (the forward pass), labelled at their middle ("" for no label).
+    size : (float, float)
+        The figure's width and height in inches.
+    backward : sequence of (from_key, to_key, label), optional
+        Dashed arrows in the accent colour (gradients flowing back), drawn slightly offset from
+        any forward arrow between the same boxes.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If an edge names a box that is not among ``nodes``, or two boxes share a key.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    by_key = {}
+    for node in nodes:
+        if node.key in by_key:
+            raise ValueError(f"Two boxes share the key {node.key!r}; give each box its own key.")
+        by_key[node.key] = node
+    for a, b, _ in (*edges, *backward):
+        for key in (a, b):
+            if key not in by_key:
+                raise ValueError(f"An arrow names the box {key!r}, which is not among the nodes: {sorted(by_key)}.")
+
+    fig, ax = plt.subplots(figsize=size)
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+    for node in nodes:
+        x, y = node.xy
+        ax.add_patch(FancyBboxPatch((x - node.width / 2, y - node.height / 2), node.width, node.height,
+                                    boxstyle="round,pad=0.05", facecolor="white", edgecolor=node.color, linewidth=1.5))
+        ax.text(x, y, node.text, ha="center", va="center", fontsize=10)
+
+    def arrow(a: Node, b: Node, label: str, *, color: str, style: str, offset: float) -> None:
+        (x0, y0), (x1, y1) = a.xy, b.xy
+        dx, dy = x1 - x0, y1 - y0
+        length = max((dx ** 2 + dy ** 2) ** 0.5, 1e-9)
+        nx, ny = -dy / length * offset, dx / length * offset  # sideways, so two-way arrows do not overlap
+        ax.annotate("", xy=(x1 + nx, y1 + ny), xytext=(x0 + nx, y0 + ny),
+                    arrowprops={"arrowstyle": "-|>", "color": color, "linestyle": style, "linewidth": 1.3,
+                                "shrinkA": 22, "shrinkB": 22})
+        if label:
+            ax.text((x0 + x1) / 2 + 2.2 * nx, (y0 + y1) / 2 + 2.2 * ny + (0.18 if not offset else 0), label,
+                    ha="center", va="center", fontsize=9, color=color)
+
+    pairs = {(a, b) for a, b, _ in edges} | {(b, a) for a, b, _ in edges}
+    for a, b, label in edges:
+        arrow(by_key[a], by_key[b], label, color="#333333", style="-", offset=0.0)
+    for a, b, label in backward:
+        arrow(by_key[a], by_key[b], label, color=PALETTE[1], style="--", offset=0.12 if (a, b) in pairs else 0.0)
+    xs = [n.xy[0] for n in nodes]
+    ys = [n.xy[1] for n in nodes]
+    margin = max(n.width for n in nodes)
+    ax.set_xlim(min(xs) - margin, max(xs) + margin)
+    ax.set_ylim(min(ys) - margin / 1.5, max(ys) + margin / 1.5)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+# -- chapter 2: convolution ------------------------------------------------------------------------
+
+
+# -- chapter 3: backpropagation --------------------------------------------------------------------
+
+
+# -- chapter 5: the fixes --------------------------------------------------------------------------

@@ -1,0 +1,52 @@
+"""Tests for gradbook.diagrams: boxes and arrows, and the book's diagrams."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from gradbook import diagrams  # noqa: E402
+from gradbook.diagrams import Node  # noqa: E402
+from gradbook.plots import PALETTE  # noqa: E402
+
+
+def test_draw_writes_each_box_and_label_and_draws_backward_arrows_dashed_in_the_accent_colour():
+    nodes = [Node("x", "$x$", (0, 0)), Node("f", "$f(x)$", (2, 0)), Node("L", "$L$", (4, 0))]
+    fig = diagrams.draw(nodes, [("x", "f", "forward"), ("f", "L", "")], size=(5, 1.5),
+                        backward=[("L", "f", r"$\partial L/\partial f$")], title="t")
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert {"$x$", "$f(x)$", "$L$", "forward", r"$\partial L/\partial f$"} <= set(texts)
+    arrows = [c for c in ax.get_children() if type(c).__name__ == "Annotation"]
+    assert len(arrows) == 3
+    dashed = [a for a in arrows if a.arrow_patch.get_linestyle() != "-"]
+    assert len(dashed) == 1 and matplotlib.colors.same_color(dashed[0].arrow_patch.get_edgecolor(), PALETTE[1])
+    assert ax.get_title() == "t"
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("edges, backward, match", [
+    ([("x", "nope", "")], [], "'nope'"),
+    ([], [("ghost", "x", "")], "'ghost'"),
+])
+def test_draw_names_an_unknown_box(edges, backward, match):
+    with pytest.raises(ValueError, match=match):
+        diagrams.draw([Node("x", "x", (0, 0))], edges, size=(2, 1), backward=backward)
+
+
+def test_draw_refuses_two_boxes_with_one_key():
+    with pytest.raises(ValueError, match="share the key 'x'"):
+        diagrams.draw([Node("x", "a", (0, 0)), Node("x", "b", (1, 0))], [], size=(2, 1))
+
+
+# -- chapter 2: convolution ------------------------------------------------------------------------
+
+
+# -- chapter 3: backpropagation --------------------------------------------------------------------
+
+
+# -- chapter 5: the fixes --------------------------------------------------------------------------
