@@ -39,7 +39,8 @@ from typing import Iterable
 __all__ = ["ASSIGNMENTS", "CELL_TIMEOUT", "Score", "grade", "main", "release", "write_csv"]
 
 #: The assignments, in chapter order.
-ASSIGNMENTS: tuple[str, ...] = ("gradient_descent", "convolution", "backprop", "vanishing_gradients", "fixes")
+ASSIGNMENTS: tuple[str, ...] = ("gradient_descent", "convolution", "backprop", "vanishing_gradients", "fixes",
+                                "training_cnns")
 
 #: Seconds one cell may run when grading, by default. The ``fixes`` assignment's test trains two
 #: 20-layer networks in one cell, and a 15 s limit stopped the solution on a busy machine; this
