@@ -9,10 +9,11 @@ NODE_STAMP := node_modules/.package-lock.json
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
-.PHONY: help setup setup-classroom vendor book test test-quick test-unit test-library test-classroom test-notebooks test-browser test-live test-pages lab bench assignments grade clean
+.PHONY: help setup setup-classroom vendor book classroom-config test test-quick test-unit test-library test-classroom test-notebooks test-browser test-live test-pages lab bench assignments grade clean
 
 help:
 	@echo "make book   - set up .venv and build the HTML book into _build/html"
+	@echo "make book SOLUTIONS=0 - the classroom edition, every exercise's solution left out, into $(CLASSROOM_HTML)"
 	@echo "make test   - set up .venv and run the unit tests, build the book, and run the browser tests"
 	@echo "make test-quick - the unit tests that need no training, nbgrader or browser (seconds, for a quick loop)"
 	@echo "make test-notebooks - run every chapter as a learner would, checked cell by cell (nbval)"
@@ -51,15 +52,63 @@ vendor: $(STAMP)
 # invalidate it, or the book would show outputs of the old helpers.
 SOURCES := $(wildcard src/gradbook/*.py src/gradbook/*/*.py)
 _build/.gradbook-sources: $(SOURCES)
-	rm -rf _build/.jupyter_cache _build/.doctrees
+	rm -rf _build/.jupyter_cache _build/.doctrees $(CLASSROOM_OUT)/_build/.doctrees
 	mkdir -p _build
 	touch $@
 
+# The classroom edition, `make book SOLUTIONS=0`: the same book with every exercise's solution
+# left out (sphinx-exercise's hide_solutions), built into a folder of its own so that both editions
+# can exist side by side; it reuses the execution cache, so no chapter runs twice. Jupyter Book 1.x
+# reads one configuration file, so the recipe writes a copy of _config.yml with hide_solutions set.
+SOLUTIONS ?= 1
+ifeq ($(filter 0 1,$(SOLUTIONS)),)
+$(error SOLUTIONS must be 1 (the default, with solutions) or 0 (the classroom edition), not '$(SOLUTIONS)')
+endif
+CLASSROOM_CONFIG ?= _build/_config_classroom.yml
+CLASSROOM_OUT    := _build/classroom
+CLASSROOM_HTML   := $(CLASSROOM_OUT)/_build/html
+
+# _config.yml with sphinx.config.hide_solutions set to true and html_copy_source to false (the
+# pages' sources under _sources/ would still hold the solutions); the local extensions' folders,
+# which Jupyter Book resolves from the configuration file's own folder, are rewritten to point at
+# the same folders from the copy's folder. Nothing else changes.
+define CLASSROOM_CONFIG_PY
+import os, sys, yaml
+source, target = sys.argv[1:3]
+with open(source, encoding="utf-8") as f:
+    config = yaml.safe_load(f)
+sphinx = config.setdefault("sphinx", {})
+sphinx.setdefault("config", {}).update(hide_solutions=True, html_copy_source=False)
+here = os.path.dirname(os.path.abspath(target))
+sphinx["local_extensions"] = {name: os.path.relpath(os.path.join(os.path.dirname(os.path.abspath(source)), path), here)
+                              for name, path in (sphinx.get("local_extensions") or {}).items()}
+os.makedirs(here, exist_ok=True)
+with open(target, "w", encoding="utf-8") as f:
+    f.write("# Written by `make classroom-config` from " + os.path.basename(source) + ": do not edit.\n")
+    yaml.safe_dump(config, f, sort_keys=False, allow_unicode=True)
+endef
+export CLASSROOM_CONFIG_PY
+
+# Any Python with PyYAML (Jupyter Book's dependency) will do; `make book` uses the book's own.
+CONFIG_PYTHON ?= $(BIN)/python
+WRITE_CLASSROOM_CONFIG = $(CONFIG_PYTHON) -c "$$CLASSROOM_CONFIG_PY" _config.yml $(CLASSROOM_CONFIG)
+
+classroom-config:
+	$(WRITE_CLASSROOM_CONFIG)
+
 # GRADBOOK_STATIC_FACES=1: every exploration precomputes the static face the HTML shows (a learner
 # running a notebook in JupyterLab gets the live controls at once instead).
+ifeq ($(SOLUTIONS),0)
+book: setup vendor _build/.gradbook-sources
+	$(WRITE_CLASSROOM_CONFIG)
+	GRADBOOK_STATIC_FACES=1 $(BIN)/jupyter-book build . --builder html -W --keep-going \
+		--config $(CLASSROOM_CONFIG) --path-output $(CLASSROOM_OUT)
+	@echo "Open $(CLASSROOM_HTML)/index.html (the classroom edition: no solutions)"
+else
 book: setup vendor _build/.gradbook-sources
 	GRADBOOK_STATIC_FACES=1 $(BIN)/jupyter-book build . --builder html -W --keep-going
 	@echo "Open _build/html/index.html"
+endif
 
 test-unit: test-library test-classroom
 

@@ -163,3 +163,38 @@ def test_every_module_has_its_test_file_and_every_test_file_its_module():
     present = {p.name for p in (ROOT / "tests").glob("test_*.py")} - {"test_repository.py"}
     assert expected - present == set(), "modules without a test file"
     assert present - expected == set(), "test files that name no module"
+
+
+# -- the classroom edition (make book SOLUTIONS=0) -------------------------------------------------
+def test_classroom_config_hides_the_solutions_and_otherwise_equals_the_book_config(tmp_path):
+    """The Makefile's step that writes the classroom edition's configuration sets
+    hide_solutions (sphinx-exercise) and stops copying the pages' sources (which hold the
+    solutions); everything else is _config.yml, with the local extensions' folders still
+    pointing at the same folders from the copy's place."""
+    import os
+    import shutil
+    import sys
+
+    import yaml
+
+    make = shutil.which("make")
+    if make is None:
+        pytest.fail("This test runs the Makefile's config step; install make (the README requires it).")
+    target = tmp_path / "build" / "_config_classroom.yml"
+    subprocess.run([make, "--no-print-directory", "-s", "classroom-config", f"CONFIG_PYTHON={sys.executable}",
+                    f"CLASSROOM_CONFIG={target}"], cwd=ROOT, check=True)
+    book = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    classroom = yaml.safe_load(target.read_text(encoding="utf-8"))
+
+    options = classroom["sphinx"]["config"]
+    assert options.pop("hide_solutions") is True
+    assert options.pop("html_copy_source") is False
+    assert "sphinx_exercise" in book["sphinx"]["extra_extensions"]
+    # Jupyter Book resolves a local extension's folder from the configuration file's folder.
+    folders = classroom["sphinx"].pop("local_extensions")
+    expected = book["sphinx"].pop("local_extensions")
+    assert folders.keys() == expected.keys()
+    for name, folder in folders.items():
+        assert (target.parent / folder).resolve() == (ROOT / expected[name]).resolve(), name
+        assert os.path.isdir(target.parent / folder), name
+    assert classroom == book

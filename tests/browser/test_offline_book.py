@@ -41,7 +41,7 @@ def test_chapters_were_built():
     assert len(CHAPTERS) >= 6 and "chapters/appendix_errata.html" in PAGES
 
 
-@pytest.mark.parametrize("path", ["index.html", "instructors.html", *PAGES])
+@pytest.mark.parametrize("path", ["index.html", "instructors.html", "glossary.html", *PAGES])
 def test_page_works_offline(offline_page, book_url, path):
     page = offline_page
     _open(page, f"{book_url}/{path}")
@@ -224,3 +224,89 @@ def test_checks_are_folded_away_from_the_reader():
     assert sum(map(len, visible.values())) <= 10, f"visible checks: {visible}"
     # The folded cells still hold the checks.
     assert sum((HTML / p).read_text(encoding="utf-8").count("assert") for p in CHAPTERS) > 100
+
+
+# -- exercises and the glossary ------------------------------------------------------------------
+def _exercises(path: str):
+    """The (exercise, solution) admonitions of a built page, each exercise with the solution
+    blocks that name it."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup((HTML / path).read_text(encoding="utf-8"), "html.parser")
+    exercises = soup.select("div.exercise.admonition")
+    solutions = soup.select("div.solution.admonition")
+    return exercises, solutions
+
+
+def test_chapter_exercises_are_numbered_blocks_each_with_a_folded_solution():
+    """Chapter 6 (and any chapter whose exercises are blocks) numbers its exercises in order, and
+    follows each with one solution that names it and folds away (a dropdown)."""
+    pages = {p: _exercises(p) for p in CHAPTERS}
+    assert pages["chapters/06_training_cnns.html"][0], "chapter 6 has no exercise blocks"
+    for path, (exercises, solutions) in pages.items():
+        if not exercises:
+            continue
+        numbers = []
+        for exercise in exercises:
+            title = exercise.select_one(".admonition-title").get_text(" ", strip=True)
+            match = re.fullmatch(r"Exercise (\d+)", title)
+            assert match, f"{path}: exercise title {title!r} carries no number"
+            numbers.append(int(match.group(1)))
+            assert (exercise.get("id") or "").startswith("ex-"), f"{path}: exercise {title} has no ex-... label"
+        assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), f"{path}: numbers {numbers}"
+        titles = [s.select_one(".admonition-title").get_text(" ", strip=True) for s in solutions]
+        assert titles == [f"Solution to Exercise {n}" for n in numbers], f"{path}: solutions {titles}"
+        for solution in solutions:
+            assert "dropdown" in solution.get("class", []), f"{path}: a solution that is not folded away"
+            assert solution.select_one(".admonition-title a[href]"), f"{path}: a solution without a link to its exercise"
+
+
+def test_solutions_are_collapsed_until_opened(offline_page, book_url):
+    """In the browser every solution of chapter 6 starts folded (its body hidden) and opens when
+    its title is clicked."""
+    page = offline_page
+    _open(page, f"{book_url}/chapters/06_training_cnns.html")
+    solutions = page.locator("div.solution.admonition")
+    count = solutions.count()
+    assert count >= 6, f"only {count} solutions on the page"
+    for i in range(count):
+        solution = solutions.nth(i)
+        body = solution.locator(".admonition-title ~ *").first
+        assert "toggle-hidden" in (solution.get_attribute("class") or ""), f"solution {i + 1} is not collapsed"
+        assert not body.is_visible(), f"solution {i + 1} shows its body before it is opened"
+    first = solutions.first
+    first.scroll_into_view_if_needed()
+    first.locator(".admonition-title").click()
+    page.wait_for_function("el => !el.classList.contains('toggle-hidden')", arg=first.element_handle(), timeout=10_000)
+    assert first.locator(".admonition-title ~ *").first.is_visible(), "the first solution did not open"
+    assert page.console_errors == [], f"console errors: {page.console_errors}"
+
+
+GLOSSARY_TERMS = {  # a sample of the core terms, as the glossary spells them
+    "gradient descent", "learning rate", "epoch", "mini-batch", "convolution", "cross-correlation",
+    "stride", "padding", "receptive field", "pooling", "feature map", "backpropagation",
+    "computational graph", "vanishing gradient", "exploding gradient", "saturation",
+    "batch normalisation", "residual connection", "Glorot initialisation", "He initialisation",
+    "gradient clipping", "momentum", "Adam", "learning-rate schedule", "warm-up", "logits", "softmax",
+    "cross-entropy", "overfitting", "validation set",
+}
+
+
+def test_glossary_defines_the_core_terms_and_chapter_6_links_to_it():
+    """The glossary page defines the core terms, and the term links of chapter 6 and the front
+    page land on entries that exist."""
+    from bs4 import BeautifulSoup
+
+    glossary = BeautifulSoup((HTML / "glossary.html").read_text(encoding="utf-8"), "html.parser")
+    entries = {dt.get_text(" ", strip=True).rstrip("#\uf0c1 ").strip(): dt.get("id") for dt in glossary.select("dl.glossary dt")}
+    missing = GLOSSARY_TERMS - set(entries)
+    assert not missing, f"terms the glossary does not define: {sorted(missing)}"
+    for dt in glossary.select("dl.glossary dt"):
+        definition = dt.find_next_sibling("dd")
+        assert definition and len(definition.get_text(" ", strip=True)) > 40, f"{dt.get_text()!r} has no definition"
+    ids = set(entries.values())
+    for path in ("chapters/06_training_cnns.html", "intro.html"):
+        text = (HTML / path).read_text(encoding="utf-8")
+        targets = re.findall(r'href="(?:\.\./)?glossary\.html#(term-[^"]+)"', text)
+        assert len(set(targets)) >= 5, f"{path} links to only {sorted(set(targets))} in the glossary"
+        assert set(targets) <= ids, f"{path} links to missing glossary entries {set(targets) - ids}"
