@@ -32,6 +32,7 @@ from gradbook.conv import (
     pad_images,
     pool_geometry,
     receptive_field,
+    receptive_field_size,
     same_padding,
     sliding_windows,
     window_geometry,
@@ -678,6 +679,73 @@ def test_receptive_field_of_one_cell_is_its_input_window_and_of_a_block_the_unio
     assert (rows, cols) == (slice(hit_rows.min(), hit_rows.max() + 1), slice(hit_cols.min(), hit_cols.max() + 1))
     with pytest.raises(ValueError, match="non-empty"):
         receptive_field(slice(3, 3), slice(0, 1), 3, input_hw=(8, 8))
+
+
+@pytest.mark.parametrize("kernels, strides, dilations, expected", [
+    ([], None, None, 1),
+    ([3], None, None, 3),
+    ([3, 3], None, None, 5),
+    ([5], None, None, 5),
+    ([3] * 6, None, None, 13),
+    ([3, 2, 3, 2, 3], [1, 2, 1, 2, 1], None, 18),     # 1 + 2 + 1*1 + 2*2 + 1*2 + 2*4
+    ([3, 3, 3], None, [1, 2, 4], 15),
+    ([2, 2], [3, 1], None, 5),                         # stride beyond the kernel: a field with holes
+])
+def test_receptive_field_size_follows_the_recursion(kernels, strides, dilations, expected):
+    assert receptive_field_size(kernels, strides, dilations) == expected
+
+
+def _dilated(kernel, d):
+    """``kernel`` (HWIO) with d - 1 zeros between its taps: a dilated convolution's effective kernel."""
+    k = kernel.shape[0]
+    out = np.zeros((d * (k - 1) + 1, d * (k - 1) + 1) + kernel.shape[2:])
+    out[::d, ::d] = kernel
+    return out
+
+
+@pytest.mark.parametrize("kernels, strides, dilations, full", [
+    ([3, 3], [1, 1], [1, 1], True),
+    ([5, 3, 2], [2, 1, 2], [1, 1, 1], True),
+    ([3, 3, 3], [1, 1, 1], [1, 2, 4], True),       # each dilation fills the gaps the next one leaves
+    ([3], [1], [2], False),                        # a single dilated kernel reads every other pixel
+    ([2, 3], [3, 1], [1, 1], False),               # stride beyond the kernel skips pixels
+    ([3, 3], [1, 1], [1, 4], False),               # a gap of 4 is wider than the 3 pixels below fill
+])
+def test_receptive_field_size_is_the_extent_of_the_inputs_that_reach_one_output_cell(kernels, strides, dilations, full):
+    # A stack of linear convolutions with random kernels: the output cell (0, 0) of one-pixel
+    # images is the derivative of that cell with respect to each input pixel.
+    rng = np.random.default_rng(0)
+    size = receptive_field_size(kernels, strides, dilations)
+    n = size + 4
+    out = np.eye(n * n).reshape(-1, n, n, 1)
+    for k, s, d in zip(kernels, strides, dilations):
+        out = conv2d(out, _dilated(rng.normal(size=(k, k, 1, 1)), d), stride=s)
+    rows, cols = np.nonzero(out[:, 0, 0, 0].reshape(n, n))
+    assert (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1) == (0, size, 0, size)
+    assert (len(rows) == size * size) == full
+
+
+@pytest.mark.parametrize("kernels, strides", [([3, 3], [1, 1]), ([5, 2, 3, 2], [2, 2, 1, 2]), ([2, 4], [3, 1])])
+def test_receptive_field_size_agrees_with_tracing_the_windows_layer_by_layer(kernels, strides):
+    sizes = [40]
+    for k, s in zip(kernels, strides):
+        sizes.append(conv_output_size(sizes[-1], k, s))
+    rows = cols = slice(0, 1)
+    for k, s, n in reversed(list(zip(kernels, strides, sizes))):
+        rows, cols = receptive_field(rows, cols, k, stride=s, input_hw=(n, n))
+    assert rows.stop - rows.start == cols.stop - cols.start == receptive_field_size(kernels, strides)
+
+
+@pytest.mark.parametrize("args, match", [
+    (([3, 0],), "kernel size must be a positive whole number, got 0"),
+    (([3, 3], [1, 0]), "stride must be a positive whole number, got 0"),
+    (([3], None, [1.5]), "dilation must be a positive whole number, got 1.5"),
+    (([3, 3], [1]), "strides has 1 entries but kernel_sizes has 2"),
+    (([3, 3], None, [1, 1, 1]), "dilations has 3 entries but kernel_sizes has 2"),
+])
+def test_receptive_field_size_errors(args, match):
+    with pytest.raises(ValueError, match=match):
+        receptive_field_size(*args)
 
 
 # -- named kernels ------------------------------------------------------------------------------------------

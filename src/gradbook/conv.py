@@ -44,6 +44,7 @@ __all__ = [
     "pad_images",
     "pool_geometry",
     "receptive_field",
+    "receptive_field_size",
     "same_padding",
     "sliding_windows",
     "window_geometry",
@@ -481,6 +482,71 @@ def receptive_field(rows: slice, cols: slice, kernel_size, *, stride=1, padding:
     ]
     return (slice(min(r.start for r, _ in corners), max(r.stop for r, _ in corners)),
             slice(min(c.start for _, c in corners), max(c.stop for _, c in corners)))
+
+
+def receptive_field_size(kernel_sizes: Sequence[int], strides: Sequence[int] | None = None,
+                         dilations: Sequence[int] | None = None) -> int:
+    r"""Side of the receptive field of one output cell of a stack of convolutions or poolings.
+
+    Layer :math:`l` (counted from the input) with kernel :math:`k_l`, stride :math:`s_l` and dilation
+    :math:`d_l` reads an effective window of :math:`d_l (k_l - 1) + 1` cells, and one step of its
+    input is :math:`\prod_{i<l} s_i` input pixels, so
+
+    .. math::
+
+        r_0 = 1, \qquad r_l = r_{l-1} + d_l (k_l - 1) \prod_{i<l} s_i .
+
+    Along one axis; padding does not change it (cells near the border read some padding instead
+    of pixels). With dilation, or a stride larger than the kernel, the field is a box with holes:
+    :math:`r` is its extent, not the number of pixels read.
+
+    Parameters
+    ----------
+    kernel_sizes : sequence of int
+        Window of each layer, from the input up (a pooling layer counts with its window).
+    strides : sequence of int, optional
+        Stride of each layer; all 1 when omitted.
+    dilations : sequence of int, optional
+        Dilation rate of each layer; all 1 when omitted.
+
+    Returns
+    -------
+    int
+        The field's side in input pixels; 1 for an empty stack.
+
+    Raises
+    ------
+    ValueError
+        If a size, stride or dilation is not a positive whole number, or the sequences differ in
+        length.
+
+    Examples
+    --------
+    Two 3x3 convolutions see as far as one 5x5; a stride-2 pooling doubles what later layers add:
+
+    >>> receptive_field_size([3, 3]), receptive_field_size([5])
+    (5, 5)
+    >>> receptive_field_size([3, 2, 3], strides=[1, 2, 1])
+    8
+    >>> receptive_field_size([3, 3, 3], dilations=[1, 2, 4])
+    15
+    """
+    kernel_sizes = [check_whole(k, "kernel size") for k in kernel_sizes]
+    per_layer = {}
+    for name, values in (("strides", strides), ("dilations", dilations)):
+        if values is None:
+            per_layer[name] = [1] * len(kernel_sizes)
+            continue
+        values = [check_whole(v, name[:-1]) for v in values]
+        if len(values) != len(kernel_sizes):
+            raise ValueError(f"{name} has {len(values)} entries but kernel_sizes has {len(kernel_sizes)}; "
+                             f"give one per layer.")
+        per_layer[name] = values
+    field, jump = 1, 1
+    for k, s, d in zip(kernel_sizes, per_layer["strides"], per_layer["dilations"]):
+        field += d * (k - 1) * jump
+        jump *= s
+    return field
 
 
 # -- named kernels for exploring -------------------------------------------------------------------

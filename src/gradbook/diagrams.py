@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from gradbook.plots import PALETTE
 
-__all__ = ["Node", "draw"]
+__all__ = ["Node", "draw", "multi_channel_convolution"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,41 @@ def draw(nodes: Sequence[Node], edges: Sequence[tuple[str, str, str]], *, size: 
 
 
 # -- chapter 2: convolution ------------------------------------------------------------------------
+def multi_channel_convolution():
+    """A convolution with 3 input and 2 output channels: one kernel per (input, output) pair.
+
+    Each input channel :math:`x^{(c)}` goes through its own 2-D kernel :math:`w^{(c,o)}` for every
+    output channel :math:`o`; the three results and the bias :math:`b^{(o)}` are summed into the
+    single output channel :math:`y^{(o)}`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig = multi_channel_convolution()
+    >>> sum(t.get_text().startswith("$w^") for t in fig.axes[0].texts)
+    6
+    >>> plt.close(fig)
+    """
+    inputs = [Node(f"x{c}", f"$x^{{({c})}}$", (0.0, 2.4 - 2.4 * (c - 1)), color="#555555", width=1.0) for c in (1, 2, 3)]
+    kernels, sums, outputs, edges = [], [], [], []
+    for o in (1, 2):
+        top = 3.6 if o == 1 else -0.6
+        sum_y = 2.4 if o == 1 else -2.4
+        color = PALETTE[2 * o - 2]
+        for c in (1, 2, 3):
+            key = f"w{c}{o}"
+            kernels.append(Node(key, f"$w^{{({c},{o})}} \\star$", (3.2, top - 1.5 * (c - 1)), color=color, width=1.3))
+            edges += [(f"x{c}", key, ""), (key, f"s{o}", "")]
+        sums.append(Node(f"s{o}", f"$\\Sigma_c \\,+\\, b^{{({o})}}$", (6.2, sum_y), color=color, width=1.5))
+        outputs.append(Node(f"y{o}", f"$y^{{({o})}}$", (8.8, sum_y), color=color, width=1.0))
+        edges.append((f"s{o}", f"y{o}", ""))
+    return draw([*inputs, *kernels, *sums, *outputs], edges, size=(7.5, 5.2),
+                title="Three input channels, two output channels: six 2-D kernels")
+
 
 
 # -- chapter 3: backpropagation --------------------------------------------------------------------
