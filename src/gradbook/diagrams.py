@@ -85,7 +85,7 @@ def draw(nodes: Sequence[Node], edges: Sequence[tuple[str, str, str]], *, size: 
             if key not in by_key:
                 raise ValueError(f"An arrow names the box {key!r}, which is not among the nodes: {sorted(by_key)}.")
 
-    fig, ax = plt.subplots(figsize=size)
+    fig, ax = plt.subplots(figsize=size, layout="constrained")  # the book's style uses this engine too
     ax.set_axis_off()
     ax.set_aspect("equal")
     for node in nodes:
@@ -118,7 +118,6 @@ def draw(nodes: Sequence[Node], edges: Sequence[tuple[str, str, str]], *, size: 
     ax.set_ylim(min(ys) - margin / 1.5, max(ys) + margin / 1.5)
     if title:
         ax.set_title(title)
-    fig.tight_layout()
     return fig
 
 
