@@ -1,7 +1,9 @@
-"""Tests for gradbook.diagnostics: per-layer gradient norms, activation statistics, GradientHistory.
+"""Tests for gradbook.diagnostics: per-layer gradient norms, activation statistics, GradientHistory,
+input-gradient norms over time.
 
 The references are computed independently: gradient norms by a direct ``tf.GradientTape`` pass
-over the kernels of the model's Dense and Conv2D layers, activations by a Keras sub-model that
+over the kernels of the model's Dense and Conv2D layers (or over the inputs of a recurrent
+network, and by hand for a linear recurrent unit), activations by a Keras sub-model that
 exposes every hidden layer's output, saturation by NumPy from the definitions in the docstring.
 """
 
@@ -22,6 +24,7 @@ from gradbook.diagnostics import (
     LayerNorm,
     NormTable,
     activation_stats,
+    input_gradient_norms_over_time,
     layer_gradient_norms,
 )
 from gradbook.models import cnn, mlp
@@ -402,3 +405,95 @@ def test_all_exports_the_saturation_margin():
 
     assert "SATURATION_MARGIN" in diagnostics.__all__
     assert all(hasattr(diagnostics, name) for name in diagnostics.__all__)
+
+
+# -- input_gradient_norms_over_time ------------------------------------------------------------------
+def linear_rnn(u, w, v, steps=None):
+    """h_t = u x_t + w h_(t-1) (one unit, no bias), read out as v h_T."""
+    model = keras.Sequential([keras.Input((steps, 1)),
+                              keras.layers.SimpleRNN(1, activation=None, use_bias=False),
+                              keras.layers.Dense(1, use_bias=False)])
+    model.set_weights([np.full((1, 1), u), np.full((1, 1), w), np.full((1, 1), v)])
+    return model
+
+
+def squared_error(y, out):
+    return tf.reduce_mean((out[:, 0] - tf.cast(y, tf.float32)) ** 2)
+
+
+@pytest.mark.parametrize("u, w, v", [(0.8, 0.5, 1.5), (1.0, -0.9, 0.3), (0.5, 1.2, 2.0)])
+def test_linear_rnn_input_gradients_match_the_hand_computation(u, w, v):
+    # o_b = v sum_t u w^(T-1-t) x_(b,t), L = mean_b (o_b - y_b)^2, so
+    # dL/dx_(b,t) = (2/B) (o_b - y_b) v u w^(T-1-t) and its norm over the batch is |v u w^(T-1-t)| (2/B) ||o - y||.
+    steps, batch = 7, 5
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, steps, 1))
+    y = rng.standard_normal(batch)
+    powers = w ** np.arange(steps - 1, -1, -1)
+    out = v * u * (x[:, :, 0] @ powers)
+    expected = np.abs(v * u * powers) * 2 / batch * np.linalg.norm(out - y)
+    norms = input_gradient_norms_over_time(linear_rnn(u, w, v), x, y, loss=squared_error)
+    assert norms.shape == (steps,) and norms.dtype == np.float64
+    np.testing.assert_allclose(norms, expected, rtol=1e-5)
+    # One step back multiplies the gradient by |w|.
+    np.testing.assert_allclose(norms[:-1] / norms[1:], abs(w), rtol=1e-5)
+
+
+@pytest.mark.parametrize("layer", [keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU])
+def test_input_gradient_norms_match_gradient_tape(layer):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12, 3)), layer(8), keras.layers.Dense(4)])
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 12, 3)).astype(np.float32)
+    y = rng.integers(0, 4, 6)
+    inputs = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        value = cross_entropy(y, model(inputs))
+    reference = np.linalg.norm(tape.gradient(value, inputs).numpy().astype(np.float64), axis=(0, 2))
+    np.testing.assert_allclose(input_gradient_norms_over_time(model, x, y), reference, rtol=1e-6)
+    np.testing.assert_allclose(input_gradient_norms_over_time(model, x, y, loss=cross_entropy), reference, rtol=1e-6)
+
+
+def test_any_length_when_the_model_accepts_any():
+    model = linear_rnn(1.0, 0.5, 1.0)
+    for steps in (3, 9):
+        norms = input_gradient_norms_over_time(model, np.ones((2, steps, 1)), np.zeros(2), loss=squared_error)
+        assert norms.shape == (steps,)
+        np.testing.assert_allclose(norms[:-1] / norms[1:], 0.5, rtol=1e-6)
+
+
+def test_a_simple_rnn_forgets_the_first_step():
+    # A tanh SimpleRNN at initialisation: the gradient reaching step 1 of 100 is far below step 100's.
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((100, 1)), keras.layers.SimpleRNN(16), keras.layers.Dense(2)])
+    x = np.random.default_rng(0).standard_normal((8, 100, 1))
+    norms = input_gradient_norms_over_time(model, x, (x[:, 0, 0] > 0).astype(int))
+    assert norms[-1] > 100 * norms[0]
+
+
+def test_input_gradient_norms_do_not_change_the_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((5, 2)), keras.layers.LSTM(4), keras.layers.Dense(3)])
+    before = [w.copy() for w in model.get_weights()]
+    input_gradient_norms_over_time(model, np.ones((3, 5, 2)), [0, 1, 2])
+    for w0, w1 in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(w0, w1)
+
+
+@pytest.mark.parametrize("x, y, match", [
+    (np.ones((4, 6)), np.zeros(4), "examples, time steps, features"),
+    (np.ones((4, 6, 1, 1)), np.zeros(4), "examples, time steps, features"),
+    (np.ones((4, 6, 1)), np.zeros(3), "one label per example"),
+    (np.ones((0, 6, 1)), np.zeros(0), "non-empty"),
+    (np.ones((4, 7, 1)), np.zeros(4), "expects"),
+    (np.ones((4, 6, 2)), np.zeros(4), "expects"),
+])
+def test_input_gradient_norms_reject_a_batch_that_does_not_fit(x, y, match):
+    with pytest.raises(ValueError, match=match):
+        input_gradient_norms_over_time(linear_rnn(1.0, 0.5, 1.0, steps=6), x, y, loss=squared_error)
+
+
+def test_an_overflowing_recurrence_is_reported():
+    with pytest.raises(ValueError, match="overflowed"):
+        input_gradient_norms_over_time(linear_rnn(1.0, 1e10, 1.0), np.ones((2, 8, 1)), np.zeros(2), loss=squared_error)

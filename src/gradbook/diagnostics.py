@@ -3,7 +3,9 @@
 * :func:`layer_gradient_norms`: the gradient norm of every layer's kernel, from one
   ``tf.GradientTape`` pass, input side first;
 * :func:`activation_stats`: mean, spread and saturation of every layer's output;
-* :class:`GradientHistory`: a Keras callback recording the per-layer norms during ``fit``.
+* :class:`GradientHistory`: a Keras callback recording the per-layer norms during ``fit``;
+* :func:`input_gradient_norms_over_time`: for a recurrent network, the gradient norm with respect
+  to the input at each time step, from one ``tf.GradientTape`` pass.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "NormTable",
     "SATURATION_MARGIN",
     "activation_stats",
+    "input_gradient_norms_over_time",
     "layer_gradient_norms",
 ]
 
@@ -292,3 +295,83 @@ class GradientHistory(keras.callbacks.Callback):
     def norms(self) -> np.ndarray:
         """The records so far, shape (records, layers)."""
         return np.array(self._rows)
+
+
+def _check_sequences(model, x, y) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y)
+    if x.ndim != 3:
+        raise ValueError(f"x must be a batch of sequences, shape (examples, time steps, features); got shape {x.shape}.")
+    if len(x) == 0 or len(x) != len(y):
+        raise ValueError(f"Need a non-empty batch with one label per example; got {len(x)} inputs and {len(y)} labels.")
+    expected = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
+    if expected is not None and (len(expected) != 2 or any(e is not None and e != n for e, n in zip(expected, x.shape[1:]))):
+        raise ValueError(f"x has sequences of shape {x.shape[1:]}, but the model expects {expected}.")
+    return x, y
+
+
+def input_gradient_norms_over_time(model, x, y, loss: Callable | None = None) -> np.ndarray:
+    """The L2 norm of the loss gradient with respect to the input at each time step.
+
+    For a batch of sequences ``x`` of shape (examples, time steps, features), the gradient
+    :math:`\\partial L/\\partial x_t` is taken by one ``tf.GradientTape`` pass in inference mode,
+    and its norm over the examples and features is returned for every step ``t``. In a recurrent
+    network the gradient reaching step ``t`` has passed back through the steps after it, so the
+    norms show how the gradient fades (or grows) on its way back through time. As in
+    :func:`layer_gradient_norms`, the norms are taken in float64. The model's weights are not
+    changed.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Takes sequences of shape (time steps, features); a ``None`` dimension in its input
+        shape accepts any length.
+    x : array_like
+        The sequences, shape (examples, time steps, features); converted to float32.
+    y : array_like
+        One target per example.
+    loss : callable, optional
+        ``loss(y_true, y_pred)``; default: sparse categorical cross-entropy on logits.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (time steps,), float64: entry ``t`` is :math:`\\lVert \\partial L/\\partial x_t \\rVert`.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 3-D, the batch is empty, there is not one target per example, the
+        sequences do not fit the model's input shape, or the loss or gradient is not finite.
+
+    Examples
+    --------
+    A linear recurrent unit, :math:`h_t = x_t + 0.5\\,h_{t-1}`, read out as :math:`L = h_4`: the
+    input at step ``t`` reaches the loss multiplied by :math:`0.5^{4-t}`.
+
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((4, 1)),
+    ...                           keras.layers.SimpleRNN(1, activation=None, use_bias=False)])
+    >>> model.set_weights([np.ones((1, 1)), np.full((1, 1), 0.5)])
+    >>> input_gradient_norms_over_time(model, np.ones((1, 4, 1)), [0.0], loss=lambda y, h: h[0, 0])
+    array([0.125, 0.25 , 0.5  , 1.   ])
+    """
+    import tensorflow as tf
+
+    x, y = _check_sequences(model, x, y)
+    loss = loss or _default_loss()
+    inputs = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        value = loss(y, model(inputs, training=False))
+    if not np.isfinite(float(value)):
+        raise ValueError(f"The loss is {float(value)} for this model and batch, so its gradient is meaningless: "
+                         "the recurrent state overflowed; use smaller inputs or smaller recurrent weights.")
+    grad = tape.gradient(value, inputs)
+    if grad is None:
+        raise ValueError(f"The loss does not depend on the input of model {model.name!r}.")
+    norms = np.sqrt(np.sum(np.square(np.asarray(grad, dtype=np.float64)), axis=(0, 2)))
+    if not np.all(np.isfinite(norms)):
+        raise ValueError("The gradient with respect to the input is not finite: use smaller inputs or smaller "
+                         "recurrent weights.")
+    return norms
