@@ -61,3 +61,33 @@ def test_multi_channel_convolution_joins_every_input_channel_to_every_output_thr
 
 
 # -- chapter 5: the fixes --------------------------------------------------------------------------
+
+import numpy as np  # noqa: E402
+
+
+def arrows_of(fig):
+    arrows = [c for c in fig.axes[0].get_children() if type(c).__name__ == "Annotation"]
+    return [a for a in arrows if a.arrow_patch.get_linestyle() == "-"], [a for a in arrows if a.arrow_patch.get_linestyle() != "-"]
+
+
+def test_batch_norm_flow_shows_the_statistics_and_three_backward_paths_to_x():
+    fig = diagrams.batch_norm_flow()
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert {"$x$", "$\\mu_B$", "$\\sigma_B^2$", "$\\hat x$", "$y$", "$L$", "direct", "via $\\mu_B$"} <= set(texts)
+    forward, backward = arrows_of(fig)
+    assert len(forward) == 9 and len(backward) == 7
+    # Three dashed arrows end at x (drawn towards the box's centre, at (0, 0)): direct, via the mean, via the variance.
+    assert sum(np.allclose(a.xy, (0, 0), atol=0.2) for a in backward) == 3
+    plt.close(fig)
+
+
+def test_residual_block_has_an_identity_arrow_round_f_and_a_gradient_path_that_skips_it():
+    fig = diagrams.residual_block()
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert {"$x_l$", "$F$", "$+$", "$x_{l+1}$", "identity"} <= set(texts)
+    assert "x_{l+1} = x_l + F(x_l)" in fig.axes[0].get_title()
+    forward, backward = arrows_of(fig)
+    assert len(forward) == 4 and len(backward) == 4
+    # Backward arrows reaching x_l (centre (0, 0)): one from the addition directly, one through F.
+    assert sum(np.allclose(a.xy, (0, 0), atol=0.2) for a in backward) == 2
+    plt.close(fig)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from gradbook.plots import PALETTE
 
-__all__ = ["Node", "draw", "multi_channel_convolution"]
+__all__ = ["Node", "batch_norm_flow", "draw", "multi_channel_convolution", "residual_block"]
 
 
 @dataclass(frozen=True)
@@ -163,3 +163,65 @@ def multi_channel_convolution():
 
 
 # -- chapter 5: the fixes --------------------------------------------------------------------------
+
+
+def batch_norm_flow():
+    """Batch normalisation's data flow: the batch statistics, the normalisation, the scale and shift.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Forward arrows solid; the dashed arrows are the three ways the gradient reaches ``x``:
+        directly, through the mean and through the variance.
+
+    Examples
+    --------
+    >>> fig = batch_norm_flow()
+    >>> "direct" in [t.get_text() for t in fig.axes[0].texts]
+    True
+    """
+    stat, learn = PALETTE[2], PALETTE[3]
+    nodes = [
+        Node("x", "$x$", (0, 0), width=0.7),
+        Node("mu", "$\\mu_B$", (2, 1.4), color=stat, width=0.7),
+        Node("var", "$\\sigma_B^2$", (4, 1.4), color=stat, width=0.7),
+        Node("xhat", "$\\hat x$", (4, 0), width=0.7),
+        Node("gb", "$\\gamma, \\beta$", (6, -1.3), color=learn, width=0.7),
+        Node("y", "$y$", (6, 0), width=0.7),
+        Node("L", "$L$", (8, 0), width=0.7),
+    ]
+    edges = [("x", "mu", ""), ("x", "var", ""), ("mu", "var", ""), ("x", "xhat", ""), ("mu", "xhat", ""),
+             ("var", "xhat", ""), ("xhat", "y", ""), ("gb", "y", "learned"), ("y", "L", "")]
+    backward = [("L", "y", ""), ("y", "xhat", ""), ("xhat", "x", "direct"), ("xhat", "mu", ""), ("xhat", "var", ""),
+                ("mu", "x", "via $\\mu_B$"), ("var", "x", "")]
+    return draw(nodes, edges, size=(9, 4), backward=backward,
+                title="Batch normalisation, training mode: $\\hat x = (x-\\mu_B)/\\sqrt{\\sigma_B^2+\\epsilon}$, "
+                      "$y = \\gamma \\hat x + \\beta$")
+
+
+def residual_block():
+    """A residual block :math:`x_{l+1} = x_l + F(x_l)`: the identity path beside the block.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The skip arrow (labelled "identity") goes round ``F``; the dashed arrows show the gradient
+        reaching :math:`x_l` both through ``F`` and, unmultiplied, along the identity.
+
+    Examples
+    --------
+    >>> fig = residual_block()
+    >>> "identity" in [t.get_text() for t in fig.axes[0].texts]
+    True
+    """
+    nodes = [
+        Node("x", "$x_l$", (0, 0), width=0.7),
+        Node("F", "$F$", (2.5, -1.3), color=PALETTE[2], width=0.7),
+        Node("add", "$+$", (5, 0), width=0.6),
+        Node("out", "$x_{l+1}$", (7, 0), width=0.7),
+    ]
+    edges = [("x", "F", ""), ("F", "add", ""), ("x", "add", "identity"), ("add", "out", "")]
+    backward = [("out", "add", ""), ("add", "x", "$\\partial L/\\partial x_{l+1}$, unmultiplied"),
+                ("add", "F", ""), ("F", "x", "through $F$")]
+    return draw(nodes, edges, size=(8, 3.4), backward=backward,
+                title="A residual block: $x_{l+1} = x_l + F(x_l)$")
