@@ -7,8 +7,8 @@ Two kinds of problem, small enough that every step can be drawn:
 * :class:`SoftmaxRegression` on a real dataset, for comparing full-batch, mini-batch and
   stochastic gradient descent.
 
-The update rules in :func:`descend` are written out term by term; the book's tests check
-momentum and Adam against Keras's own optimizers step for step.
+The update rules in :func:`descend` are written out term by term; the book's tests check each
+of them against the Keras optimizer it reproduces, step for step.
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ __all__ = [
     "minibatch_descent",
 ]
 
-#: The update rules :func:`descend` implements in NumPy, named as in
-#: :data:`gradbook.optimizers.OPTIMIZERS`: ``"sgd"`` is plain gradient descent.
-UPDATE_RULES: tuple[str, ...] = ("sgd", "momentum", "adam")
+#: The update rules :func:`descend` implements in NumPy. Each is one Keras optimizer's rule:
+#: ``"sgd"`` (plain gradient descent) is ``SGD()``, ``"momentum"`` and ``"nesterov"`` are
+#: ``SGD(momentum=...)`` without and with ``nesterov=True``, and ``"adagrad"``, ``"rmsprop"`` and
+#: ``"adam"`` are ``Adagrad``, ``RMSprop`` and ``Adam``.
+UPDATE_RULES: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 
 # An iterate this far from the origin has left every surface in the book for good.
 _ESCAPE = 1e8
@@ -199,6 +201,8 @@ def descend(
     momentum: float = 0.9,
     beta_1: float = 0.9,
     beta_2: float = 0.999,
+    rho: float = 0.9,
+    initial_accumulator_value: float = 0.1,
     epsilon: float = 1e-7,
 ) -> Trajectory:
     r"""Minimise a 2-D surface from ``start`` and record every iterate.
@@ -207,6 +211,19 @@ def descend(
 
     ``"momentum"`` (heavy ball, as Keras's ``SGD(momentum=...)``):
     :math:`v_{t+1} = \mu v_t - \eta \nabla f(p_t)`, :math:`p_{t+1} = p_t + v_{t+1}`.
+
+    ``"nesterov"`` (Nesterov momentum, as Keras's ``SGD(momentum=..., nesterov=True)``):
+    :math:`v_{t+1} = \mu v_t - \eta \nabla f(p_t)`, :math:`p_{t+1} = p_t + \mu v_{t+1} - \eta \nabla f(p_t)`.
+    This is Sutskever et al.'s (2013) form, :math:`v_{t+1} = \mu v_t - \eta \nabla f(q_t + \mu v_t)`,
+    :math:`q_{t+1} = q_t + v_{t+1}`, written for the look-ahead point :math:`p_t = q_t + \mu v_t`.
+
+    ``"adagrad"`` (Duchi et al., 2011, as Keras's ``Adagrad``): :math:`a_t = a_{t-1} + g_t^2` from
+    :math:`a_0` = ``initial_accumulator_value``,
+    :math:`p_t = p_{t-1} - \eta\, g_t / \sqrt{a_t + \epsilon}`.
+
+    ``"rmsprop"`` (Tieleman & Hinton, 2012, as Keras's ``RMSprop()``):
+    :math:`s_t = \rho s_{t-1} + (1-\rho) g_t^2` from :math:`s_0 = 0`,
+    :math:`p_t = p_{t-1} - \eta\, g_t / \sqrt{s_t + \epsilon}`.
 
     ``"adam"`` (Kingma & Ba, 2015, with Keras's placement of epsilon):
     :math:`m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t`, :math:`v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2`,
@@ -219,9 +236,18 @@ def descend(
     learning_rate : float
         The learning rate (step size) :math:`\eta`, positive.
     steps : int, default 100
-    optimizer : {"sgd", "momentum", "adam"}, default "sgd"
-    momentum, beta_1, beta_2, epsilon : float
-        The optimizers' other hyper-parameters, with Keras's defaults.
+    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"}, default "sgd"
+    momentum : float, default 0.9
+        :math:`\mu`, for "momentum" and "nesterov", in ``[0, 1)`` (the usual value; Keras's ``SGD``
+        defaults to 0, no momentum). The hyper-parameters below default to Keras's values.
+    beta_1, beta_2 : float, default 0.9 and 0.999
+        Adam's decay rates, in ``[0, 1)``.
+    rho : float, default 0.9
+        RMSprop's decay rate, in ``[0, 1)``.
+    initial_accumulator_value : float, default 0.1
+        AdaGrad's :math:`a_0`, at least 0.
+    epsilon : float, default 1e-7
+        For "adagrad", "rmsprop" and "adam", at least 0.
 
     Returns
     -------
@@ -231,8 +257,9 @@ def descend(
     Raises
     ------
     ValueError
-        For an unknown optimizer, a non-positive learning rate or step count, a momentum outside
-        ``[0, 1)``, or a start that is not a finite 2-vector.
+        For an unknown optimizer, a non-positive learning rate or step count, a momentum, beta or
+        rho outside ``[0, 1)``, a negative ``initial_accumulator_value`` or ``epsilon``, or a start
+        that is not a finite 2-vector.
 
     Examples
     --------
@@ -242,10 +269,17 @@ def descend(
     >>> run = descend(Quadratic(curvatures=(1.0, 10.0)), [1.0, 1.0], learning_rate=0.1, steps=1)
     >>> run.points[-1].tolist()
     [0.9, 0.0]
-    >>> descend(Quadratic(), [1.0, 1.0], learning_rate=0.1, optimizer="rmsprop")
+
+    AdaGrad's first step divides each coordinate's gradient by :math:`\sqrt{a_0 + g^2 + \epsilon}`:
+
+    >>> run = descend(Quadratic(curvatures=(1.0, 10.0)), [1.0, 1.0], learning_rate=0.1, steps=1,
+    ...               optimizer="adagrad", epsilon=0.0)
+    >>> np.allclose(run.points[-1], [1 - 0.1 / np.sqrt(1.1), 1 - 1.0 / np.sqrt(100.1)])
+    True
+    >>> descend(Quadratic(), [1.0, 1.0], learning_rate=0.1, optimizer="nadam")
     Traceback (most recent call last):
     ...
-    ValueError: Unknown optimizer 'rmsprop'. Choose one of: sgd, momentum, adam.
+    ValueError: Unknown optimizer 'nadam'. Choose one of: sgd, momentum, nesterov, adagrad, rmsprop, adam.
     """
     check_choice(optimizer, "optimizer", UPDATE_RULES)
     learning_rate = check_number(learning_rate, "learning_rate")
@@ -253,12 +287,19 @@ def descend(
     p = np.asarray(start, dtype=float)
     if p.shape != (2,) or not np.all(np.isfinite(p)):
         raise ValueError(f"start must be a finite point (x, y), got {start!r}.")
-    momentum = check_number(momentum, "momentum", minimum=0.0, maximum=1.0, include_minimum=True, include_maximum=False)
+    unit = {"minimum": 0.0, "maximum": 1.0, "include_minimum": True, "include_maximum": False}
+    momentum = check_number(momentum, "momentum", **unit)
+    beta_1 = check_number(beta_1, "beta_1", **unit)
+    beta_2 = check_number(beta_2, "beta_2", **unit)
+    rho = check_number(rho, "rho", **unit)
+    initial_accumulator_value = check_number(initial_accumulator_value, "initial_accumulator_value",
+                                             include_minimum=True)
+    epsilon = check_number(epsilon, "epsilon", include_minimum=True)
 
     points = [p.copy()]
     velocity = np.zeros(2)
     m = np.zeros(2)
-    v = np.zeros(2)
+    v = np.full(2, initial_accumulator_value) if optimizer == "adagrad" else np.zeros(2)
     diverged_at = None
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(1, steps + 1):
@@ -268,6 +309,15 @@ def descend(
             elif optimizer == "momentum":
                 velocity = momentum * velocity - learning_rate * g
                 p = p + velocity
+            elif optimizer == "nesterov":
+                velocity = momentum * velocity - learning_rate * g
+                p = p + momentum * velocity - learning_rate * g
+            elif optimizer == "adagrad":
+                v = v + g * g
+                p = p - learning_rate * g / np.sqrt(v + epsilon)
+            elif optimizer == "rmsprop":
+                v = rho * v + (1 - rho) * g * g
+                p = p - learning_rate * g / np.sqrt(v + epsilon)
             else:
                 m = beta_1 * m + (1 - beta_1) * g
                 v = beta_2 * v + (1 - beta_2) * g * g
