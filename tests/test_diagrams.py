@@ -78,6 +78,20 @@ def test_computational_graph_rounds_to_three_significant_digits():
     plt.close(fig)
 
 
+def test_computational_graph_warns_nothing_in_the_books_style():
+    import warnings
+
+    from gradbook import plots
+
+    with matplotlib.rc_context():
+        plots.use_style()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fig = diagrams.computational_graph(GRAPH_VALUES, GRAPH_GRADS)
+        assert matplotlib.rcParams["figure.constrained_layout.use"]     # the style's setting, restored
+    plt.close(fig)
+
+
 @pytest.mark.parametrize("values, grads, match", [
     ({k: v for k, v in GRAPH_VALUES.items() if k != "max"}, GRAPH_GRADS, r"values lacks \['max'\]"),
     (GRAPH_VALUES, dict(GRAPH_GRADS, x=float("nan")), r"grads must hold finite numbers; \['x'\]"),

@@ -196,8 +196,19 @@ def computational_graph(values: dict[str, float], grads: dict[str, float]):
              ("mul", "add", "xy"), ("max", "add", "max"), ("add", "double", "sum"), ("double", "f", "f")]
     edges = [(a, b, label(values[k])) for a, b, k in wires]
     backward = [(b, a, label(grads[k])) for a, b, k in wires]
-    return draw(nodes, edges, size=(9.5, 4.8), backward=backward,
-                title=r"forward values (solid arrows) and gradients $\partial f/\partial(\cdot)$ (dashed arrows)")
+    import matplotlib
+
+    # draw() lays the figure out with tight_layout; the book's style turns constrained layout on,
+    # and matplotlib warns when one layout replaces the other, so this figure starts without it.
+    # (One key set and restored by hand: in a notebook, matplotlib.rc_context here kept the inline
+    # backend from showing the figures of later cells.)
+    constrained = matplotlib.rcParams["figure.constrained_layout.use"]
+    matplotlib.rcParams["figure.constrained_layout.use"] = False
+    try:
+        return draw(nodes, edges, size=(9.5, 4.8), backward=backward,
+                    title=r"forward values (solid arrows) and gradients $\partial f/\partial(\cdot)$ (dashed arrows)")
+    finally:
+        matplotlib.rcParams["figure.constrained_layout.use"] = constrained
 
 
 # -- chapter 5: the fixes --------------------------------------------------------------------------
