@@ -23,6 +23,8 @@ from tf_conventions import fits, tf_padding
 from gradbook import backprop, data
 from gradbook.backprop import (
     ACTIVATIONS,
+    GATES,
+    SIGMOID_LOSSES,
     GradientCheck,
     TinyCNN,
     TwoLayerNet,
@@ -31,9 +33,11 @@ from gradbook.backprop import (
     avg_pool2d_backward,
     conv2d_backward,
     dense_backward,
+    gate_backward,
     gradient_check,
     input_gradients,
     max_pool2d_backward,
+    sigmoid_loss,
     softmax,
     softmax_cross_entropy,
 )
@@ -950,3 +954,72 @@ def test_activations_and_the_loss_take_python_lists_like_arrays():
                                       activation_backward(name, np.array(z), np.ones((2, 2))))
     loss, grad = softmax_cross_entropy([[0.0, 0.0]], [1])
     assert loss == pytest.approx(np.log(2)) and grad.tolist() == [[0.5, -0.5]]
+
+
+# -- gates and the losses on a sigmoid output -----------------------------------------------------------------
+@pytest.mark.parametrize("gate", GATES)
+def test_gate_backward_matches_gradient_tape_ties_included(gate):
+    rng = np.random.default_rng(7)
+    a = rng.integers(-3, 4, size=20).astype(np.float64)   # small integers: many ties for the max gate
+    b = rng.integers(-3, 4, size=20).astype(np.float64)
+    g = rng.normal(size=20)
+    assert gate != "max" or (a == b).any()
+    at, bt = tf.Variable(a), tf.Variable(b)
+    op = {"add": tf.add, "max": tf.maximum, "multiply": tf.multiply}[gate]
+    with tf.GradientTape() as tape:
+        out = tf.reduce_sum(op(at, bt) * g)
+    expected = tape.gradient(out, [at, bt])
+    for ours, theirs in zip(gate_backward(gate, a, b, g), expected):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-12)
+
+
+def test_gate_backward_hand_values_distribute_route_and_swap():
+    assert [float(v) for v in gate_backward("add", 5.0, -1.0, 3.0)] == [3.0, 3.0]
+    assert [float(v) for v in gate_backward("max", -1.0, 5.0, 3.0)] == [0.0, 3.0]
+    assert [float(v) for v in gate_backward("max", 2.0, 2.0, 3.0)] == [3.0, 0.0]
+    assert [float(v) for v in gate_backward("multiply", 5.0, -1.0, 3.0)] == [-3.0, 15.0]
+
+
+def test_gate_backward_broadcasts_and_refuses_an_unknown_gate():
+    ga, gb = gate_backward("multiply", np.array([1.0, 2.0]), 3.0, 1.0)
+    assert ga.tolist() == [3.0, 3.0] and gb.tolist() == [1.0, 2.0]
+    with pytest.raises(ValueError, match="Unknown gate 'divide'. Choose one of: add, max, multiply"):
+        gate_backward("divide", 1.0, 2.0, 1.0)
+
+
+@pytest.mark.parametrize("loss", SIGMOID_LOSSES)
+def test_sigmoid_loss_matches_tensorflow_and_its_gradient_the_tape(loss):
+    rng = np.random.default_rng(3)
+    z = rng.normal(scale=4.0, size=30)
+    y = rng.uniform(size=30)
+    ours, grad = sigmoid_loss(loss, z, y)
+    zt = tf.Variable(z)
+    with tf.GradientTape() as tape:
+        if loss == "mse":
+            per = 0.5 * (tf.sigmoid(zt) - y) ** 2
+        else:
+            per = tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=zt)
+        total = tf.reduce_sum(per)
+    np.testing.assert_allclose(ours, per.numpy(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(grad, tape.gradient(total, zt).numpy(), rtol=1e-10, atol=1e-14)
+    few = y[:8]
+    check = gradient_check(lambda z: (float(sigmoid_loss(loss, z, few)[0].sum()), [sigmoid_loss(loss, z, few)[1]]), [z[:8]])
+    assert check.passed
+
+
+def test_sigmoid_loss_mse_gradient_vanishes_on_a_saturated_wrong_output_cross_entropy_does_not():
+    z = np.array([0.0, 4.0, 8.0, 40.0])                  # target 0: ever more confidently wrong
+    _, mse = sigmoid_loss("mse", z, 0.0)
+    ce_loss, ce = sigmoid_loss("cross_entropy", z, 0.0)
+    assert mse[0] == pytest.approx(0.125) and np.all(np.diff(mse) < 0) and mse[-1] < 1e-15
+    np.testing.assert_allclose(ce, activation("sigmoid", z))
+    assert np.all(np.diff(ce) > 0) and ce[-1] == pytest.approx(1.0)
+    assert np.isfinite(ce_loss).all() and ce_loss[-1] == pytest.approx(40.0)   # log(1 + e^40), no overflow
+
+
+def test_sigmoid_loss_refuses_an_unknown_loss_and_targets_outside_0_1():
+    with pytest.raises(ValueError, match="Unknown loss 'hinge'. Choose one of: mse, cross_entropy"):
+        sigmoid_loss("hinge", 0.0, 0.0)
+    for bad in (-0.1, 1.5, np.nan):
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            sigmoid_loss("mse", [0.0, 1.0], bad)

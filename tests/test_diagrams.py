@@ -58,6 +58,59 @@ def test_multi_channel_convolution_joins_every_input_channel_to_every_output_thr
 
 
 # -- chapter 3: backpropagation --------------------------------------------------------------------
+GRAPH_VALUES = {"x": 1.5, "y": -2.25, "z": 7.0, "w": 0.125, "xy": -3.375, "max": 7.0, "sum": 3.625, "f": 7.25}
+GRAPH_GRADS = {"x": -4.5, "y": 3.0, "z": 2.0, "w": 0.0, "xy": 2.0, "max": 2.0, "sum": 2.0, "f": 1.0}
+
+
+def _labels(fig, color):
+    return [t for t in fig.axes[0].texts if t.get_text() and matplotlib.colors.same_color(t.get_color(), color)]
+
+
+def test_computational_graph_writes_the_values_passed_on_forward_arrows_and_the_gradients_on_backward_ones():
+    fig = diagrams.computational_graph(GRAPH_VALUES, GRAPH_GRADS)
+    forward, backward = _labels(fig, "#333333"), _labels(fig, PALETTE[1])
+    assert sorted(t.get_text() for t in forward) == sorted(f"{v:.3g}" for v in GRAPH_VALUES.values())
+    assert sorted(t.get_text() for t in backward) == sorted(f"{v:.3g}" for v in GRAPH_GRADS.values())
+    # Each number sits on its own arrow: x's value top left, w's gradient bottom left, f's value far right.
+    by_text = {t.get_text(): t.get_position() for t in forward}
+    assert by_text["1.5"][1] == max(y for _, y in by_text.values())
+    assert by_text["7.25"][0] == max(x for x, _ in by_text.values())
+    w_grad = [t.get_position() for t in backward if t.get_text() == "0"]
+    assert len(w_grad) == 1 and w_grad[0][1] == min(t.get_position()[1] for t in backward)
+    box_texts = {t.get_text() for t in fig.axes[0].texts}
+    assert {"$x$", "$y$", "$z$", "$w$", "max", "$+$", "$f$"} <= box_texts
+    plt.close(fig)
+
+
+def test_computational_graph_rounds_to_three_significant_digits():
+    values = dict(GRAPH_VALUES, f=1 / 3)
+    fig = diagrams.computational_graph(values, GRAPH_GRADS)
+    assert "0.333" in {t.get_text() for t in _labels(fig, "#333333")}
+    plt.close(fig)
+
+
+def test_computational_graph_warns_nothing_in_the_books_style():
+    import warnings
+
+    from gradbook import plots
+
+    with matplotlib.rc_context():
+        plots.use_style()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fig = diagrams.computational_graph(GRAPH_VALUES, GRAPH_GRADS)
+        assert matplotlib.rcParams["figure.constrained_layout.use"]     # the style's setting, restored
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("values, grads, match", [
+    ({k: v for k, v in GRAPH_VALUES.items() if k != "max"}, GRAPH_GRADS, r"values lacks \['max'\]"),
+    (GRAPH_VALUES, dict(GRAPH_GRADS, x=float("nan")), r"grads must hold finite numbers; \['x'\]"),
+    (dict(GRAPH_VALUES, y="3"), GRAPH_GRADS, r"values must hold finite numbers; \['y'\]"),
+])
+def test_computational_graph_refuses_missing_or_non_numeric_entries(values, grads, match):
+    with pytest.raises(ValueError, match=match):
+        diagrams.computational_graph(values, grads)
 
 
 # -- chapter 5: the fixes --------------------------------------------------------------------------

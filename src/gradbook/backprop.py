@@ -23,7 +23,9 @@ from gradbook.validation import check_choice, check_number, check_whole
 
 __all__ = [
     "ACTIVATIONS",
+    "GATES",
     "GradientCheck",
+    "SIGMOID_LOSSES",
     "TinyCNN",
     "TwoLayerNet",
     "activation",
@@ -31,9 +33,11 @@ __all__ = [
     "avg_pool2d_backward",
     "conv2d_backward",
     "dense_backward",
+    "gate_backward",
     "gradient_check",
     "input_gradients",
     "max_pool2d_backward",
+    "sigmoid_loss",
     "softmax",
     "softmax_cross_entropy",
 ]
@@ -42,8 +46,63 @@ __all__ = [
 #: defaults). ``models.FIXED_ACTIVATIONS`` extends this list with "linear"; the controls offer it.
 ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu")
 
+#: The gates of :func:`gate_backward`.
+GATES: tuple[str, ...] = ("add", "max", "multiply")
+
+#: The losses of :func:`sigmoid_loss`: half the squared error, and the binary cross-entropy.
+SIGMOID_LOSSES: tuple[str, ...] = ("mse", "cross_entropy")
+
 _LEAKY_SLOPE = 0.2  # keras.activations.leaky_relu's default negative_slope
 _ELU_ALPHA = 1.0
+
+
+# -- gates ---------------------------------------------------------------------------------------------
+def gate_backward(gate: str, a, b, upstream) -> tuple[np.ndarray, np.ndarray]:
+    r"""The gradients a two-input gate sends back to its inputs ``a`` and ``b``.
+
+    For an upstream gradient :math:`g = \partial L/\partial \text{out}`: an ``"add"`` gate
+    (:math:`a + b`) passes :math:`g` unchanged to both inputs; a ``"max"`` gate
+    (:math:`\max(a, b)`) routes :math:`g` to the larger input and 0 to the other (to ``a`` on a
+    tie, as TensorFlow's ``tf.maximum`` does); a ``"multiply"`` gate (:math:`a b`) sends
+    :math:`g b` to ``a`` and :math:`g a` to ``b``, each input's gradient scaled by the *other* input.
+    Elementwise, with NumPy broadcasting.
+
+    Parameters
+    ----------
+    gate : {"add", "max", "multiply"}
+        One of :data:`GATES`.
+    a, b : array_like
+        The gate's two inputs in the forward pass.
+    upstream : array_like
+        The gradient of the loss with respect to the gate's output.
+
+    Returns
+    -------
+    grad_a, grad_b : numpy.ndarray
+        The gradients of the loss with respect to ``a`` and ``b``, of the broadcast shape.
+
+    Raises
+    ------
+    ValueError
+        For a gate not in :data:`GATES` (the message lists them).
+
+    Examples
+    --------
+    >>> [float(g) for g in gate_backward("add", 3.0, -4.0, 2.0)]
+    [2.0, 2.0]
+    >>> [float(g) for g in gate_backward("max", 3.0, -4.0, 2.0)]
+    [2.0, 0.0]
+    >>> [float(g) for g in gate_backward("multiply", 3.0, -4.0, 2.0)]
+    [-8.0, 6.0]
+    """
+    check_choice(gate, "gate", GATES)
+    a, b, g = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, upstream)))
+    if gate == "add":
+        return g.copy(), g.copy()
+    if gate == "max":
+        first = a >= b
+        return np.where(first, g, 0.0), np.where(first, 0.0, g)
+    return g * b, g * a
 
 
 # -- dense -------------------------------------------------------------------------------------------
@@ -397,6 +456,56 @@ def softmax_cross_entropy(logits, labels) -> tuple[float, np.ndarray]:
     grad = np.exp(log_probs)
     grad[np.arange(n), y] -= 1.0
     return loss, grad / n
+
+
+def sigmoid_loss(loss: str, z, y) -> tuple[np.ndarray, np.ndarray]:
+    r"""A loss on a sigmoid output :math:`a = \sigma(z)`, per example, and its gradient with respect to ``z``.
+
+    ``"mse"``: :math:`L = \tfrac12 (a - y)^2`, :math:`\partial L/\partial z = (a - y)\,\sigma'(z)`,
+    which vanishes wherever the sigmoid saturates, right or wrong. ``"cross_entropy"``:
+    :math:`L = -y \log a - (1 - y)\log(1 - a)`, :math:`\partial L/\partial z = a - y`: the
+    sigmoid's derivative cancels. The cross-entropy is computed from ``z`` as
+    :math:`\log(1 + e^z) - y z`, so it stays finite when :math:`a` rounds to 0 or 1.
+
+    Parameters
+    ----------
+    loss : {"mse", "cross_entropy"}
+        One of :data:`SIGMOID_LOSSES`.
+    z : array_like
+        Pre-activations (logits).
+    y : array_like
+        Targets in [0, 1], broadcast with ``z``.
+
+    Returns
+    -------
+    loss : numpy.ndarray
+        The loss of each element (not averaged).
+    grad : numpy.ndarray
+        :math:`\partial L/\partial z`, elementwise.
+
+    Raises
+    ------
+    ValueError
+        For a loss not in :data:`SIGMOID_LOSSES`, or a target outside [0, 1].
+
+    Examples
+    --------
+    >>> z = np.array([0.0, 8.0])                      # the second output is confidently wrong
+    >>> sigmoid_loss("mse", z, 0.0)[1].round(4).tolist()
+    [0.125, 0.0003]
+    >>> sigmoid_loss("cross_entropy", z, 0.0)[1].round(4).tolist()
+    [0.5, 0.9997]
+    """
+    check_choice(loss, "loss", SIGMOID_LOSSES)
+    z = np.asarray(z)
+    z = z.astype(np.result_type(z, np.float32), copy=False)
+    y = np.asarray(y, dtype=z.dtype)
+    if not np.all((y >= 0) & (y <= 1)):
+        raise ValueError("Targets y must lie in [0, 1].")
+    a = activation("sigmoid", z)
+    if loss == "mse":
+        return 0.5 * (a - y) ** 2, (a - y) * a * (1 - a)
+    return np.logaddexp(0, z) - y * z, a - y
 
 
 # -- gradient check --------------------------------------------------------------------------------------

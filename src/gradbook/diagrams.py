@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from gradbook.plots import PALETTE
 
-__all__ = ["Node", "batch_norm_flow", "draw", "multi_channel_convolution", "residual_block"]
+__all__ = ["GRAPH_KEYS", "Node", "batch_norm_flow", "computational_graph", "draw", "multi_channel_convolution",
+           "residual_block"]
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,78 @@ def multi_channel_convolution():
 
 
 # -- chapter 3: backpropagation --------------------------------------------------------------------
+#: The values :func:`computational_graph` labels: the four inputs, each gate's output, and f.
+GRAPH_KEYS: tuple[str, ...] = ("x", "y", "z", "w", "xy", "max", "sum", "f")
+
+
+def computational_graph(values: dict[str, float], grads: dict[str, float]):
+    r"""The graph of :math:`f = 2\,(x y + \max(z, w))`: forward values on solid arrows, gradients on dashed ones.
+
+    Each solid arrow carries the value that flows along it in the forward pass; the dashed arrow
+    beside it, pointing back, carries :math:`\partial f/\partial(\cdot)` of that value in the
+    backward pass. Numbers are written with three significant digits.
+
+    Parameters
+    ----------
+    values : dict of str to float
+        The forward value of each of :data:`GRAPH_KEYS`: the inputs ``"x"``, ``"y"``, ``"z"``,
+        ``"w"``, the gates' outputs ``"xy"``, ``"max"`` and ``"sum"`` (:math:`xy + \max(z, w)`),
+        and ``"f"``.
+    grads : dict of str to float
+        :math:`\partial f/\partial(\cdot)` of the same keys (``grads["f"]`` is 1).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If ``values`` or ``grads`` lacks one of :data:`GRAPH_KEYS` or holds a non-number.
+
+    Examples
+    --------
+    >>> v = {"x": 3, "y": -4, "z": 2, "w": -1, "xy": -12, "max": 2, "sum": -10, "f": -20}
+    >>> g = {"x": -8, "y": 6, "z": 2, "w": 0, "xy": 2, "max": 2, "sum": 2, "f": 1}
+    >>> fig = computational_graph(v, g)
+    >>> texts = [t.get_text() for t in fig.axes[0].texts if t.get_text()][9:]   # after the boxes' names
+    >>> texts[:8]                  # on the forward arrows: x, y, z, w, xy, max, sum, f
+    ['3', '-4', '2', '-1', '-12', '2', '-10', '-20']
+    >>> texts[8:]                  # on the backward arrows, the gradient of the same values
+    ['-8', '6', '2', '0', '2', '2', '2', '1']
+    """
+    import math
+    from numbers import Real
+
+    def finite(v) -> bool:  # a real number, not a bool, not NaN or infinite
+        return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+
+    for name, given in (("values", values), ("grads", grads)):
+        missing = [k for k in GRAPH_KEYS if k not in given]
+        if missing:
+            raise ValueError(f"{name} lacks {missing}; give a number for each of {list(GRAPH_KEYS)}.")
+        bad = [k for k in GRAPH_KEYS if not finite(given[k])]
+        if bad:
+            raise ValueError(f"{name} must hold finite numbers; {bad} do not.")
+
+    def label(v: float) -> str:
+        return f"{float(v):.3g}"
+
+    small = {"width": 0.6, "height": 0.5}
+    nodes = [
+        Node("x", "$x$", (0.0, 3.8), **small), Node("y", "$y$", (0.0, 1.9), **small),
+        Node("z", "$z$", (0.0, 0.6), **small), Node("w", "$w$", (0.0, -1.3), **small),
+        Node("mul", r"$\times$", (3.0, 2.85), width=0.8), Node("max", "max", (3.0, -0.35), width=0.8),
+        Node("add", "$+$", (5.6, 1.25), width=0.8), Node("double", r"$\times 2$", (8.0, 1.25), width=0.8),
+        Node("f", "$f$", (10.2, 1.25), **small),
+    ]
+    # (from box, to box, the value on the arrow): the value of the box the arrow leaves, in GRAPH_KEYS.
+    wires = [("x", "mul", "x"), ("y", "mul", "y"), ("z", "max", "z"), ("w", "max", "w"),
+             ("mul", "add", "xy"), ("max", "add", "max"), ("add", "double", "sum"), ("double", "f", "f")]
+    edges = [(a, b, label(values[k])) for a, b, k in wires]
+    backward = [(b, a, label(grads[k])) for a, b, k in wires]
+    return draw(nodes, edges, size=(9.5, 4.8), backward=backward,
+                title=r"forward values (solid arrows) and gradients $\partial f/\partial(\cdot)$ (dashed arrows)")
 
 
 # -- chapter 5: the fixes --------------------------------------------------------------------------
