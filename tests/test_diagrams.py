@@ -50,7 +50,7 @@ def test_multi_channel_convolution_joins_every_input_channel_to_every_output_thr
     texts = {t.get_text() for t in ax.texts}
     assert {f"$x^{{({c})}}$" for c in (1, 2, 3)} <= texts
     assert {f"$y^{{({o})}}$" for o in (1, 2)} <= texts
-    assert {f"$w^{{({c},{o})}} \\star$" for c in (1, 2, 3) for o in (1, 2)} <= texts
+    assert {f"$\\star\\, w^{{({c},{o})}}$" for c in (1, 2, 3) for o in (1, 2)} <= texts   # x^(c) -> [⋆ w^(c,o)]
     arrows = [c for c in ax.get_children() if type(c).__name__ == "Annotation"]
     assert len(arrows) == 6 + 6 + 2          # input -> kernel, kernel -> sum, sum -> output
     plt.close(fig)

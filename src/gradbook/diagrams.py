@@ -126,9 +126,10 @@ def draw(nodes: Sequence[Node], edges: Sequence[tuple[str, str, str]], *, size: 
 def multi_channel_convolution():
     """A convolution with 3 input and 2 output channels: one kernel per (input, output) pair.
 
-    Each input channel :math:`x^{(c)}` goes through its own 2-D kernel :math:`w^{(c,o)}` for every
-    output channel :math:`o`; the three results and the bias :math:`b^{(o)}` are summed into the
-    single output channel :math:`y^{(o)}`.
+    Each input channel :math:`x^{(c)}` is cross-correlated with its own 2-D kernel :math:`w^{(c,o)}`
+    for every output channel :math:`o` (each box is labelled :math:`\\star\\, w^{(c,o)}`, so that
+    input and box read :math:`x^{(c)} \\star w^{(c,o)}`); the three results and the bias
+    :math:`b^{(o)}` are summed into the single output channel :math:`y^{(o)}`.
 
     Returns
     -------
@@ -138,8 +139,9 @@ def multi_channel_convolution():
     --------
     >>> import matplotlib.pyplot as plt
     >>> fig = multi_channel_convolution()
-    >>> sum(t.get_text().startswith("$w^") for t in fig.axes[0].texts)
-    6
+    >>> labels = [t.get_text() for t in fig.axes[0].texts if "w^" in t.get_text()]
+    >>> len(labels), all(label.index("star") < label.index("w^") for label in labels)
+    (6, True)
     >>> plt.close(fig)
     """
     inputs = [Node(f"x{c}", f"$x^{{({c})}}$", (0.0, 2.4 - 2.4 * (c - 1)), color="#555555", width=1.0) for c in (1, 2, 3)]
@@ -150,7 +152,7 @@ def multi_channel_convolution():
         color = PALETTE[2 * o - 2]
         for c in (1, 2, 3):
             key = f"w{c}{o}"
-            kernels.append(Node(key, f"$w^{{({c},{o})}} \\star$", (3.2, top - 1.5 * (c - 1)), color=color, width=1.3))
+            kernels.append(Node(key, f"$\\star\\, w^{{({c},{o})}}$", (3.2, top - 1.5 * (c - 1)), color=color, width=1.3))
             edges += [(f"x{c}", key, ""), (key, f"s{o}", "")]
         sums.append(Node(f"s{o}", f"$\\Sigma_c \\,+\\, b^{{({o})}}$", (6.2, sum_y), color=color, width=1.5))
         outputs.append(Node(f"y{o}", f"$y^{{({o})}}$", (8.8, sum_y), color=color, width=1.0))
