@@ -126,18 +126,23 @@ def arrows_of(fig):
 def test_batch_norm_flow_shows_the_statistics_and_three_backward_paths_to_x():
     fig = diagrams.batch_norm_flow()
     texts = [t.get_text() for t in fig.axes[0].texts]
-    assert {"$x$", "$\\mu_B$", "$\\sigma_B^2$", "$\\hat x$", "$y$", "$L$", "direct", "via $\\mu_B$"} <= set(texts)
+    assert {"$x$", "$\\mu_B$", "$\\sigma_B^2$", "$\\hat x$", "$y$", "$L$", "direct", "via $\\mu_B$",
+            "via $\\sigma_B^2$"} <= set(texts)
     forward, backward = arrows_of(fig)
-    assert len(forward) == 9 and len(backward) == 7
+    assert len(forward) == 9 and len(backward) == 8
     # Three dashed arrows end at x (drawn towards the box's centre, at (0, 0)): direct, via the mean, via the variance.
     assert sum(np.allclose(a.xy, (0, 0), atol=0.2) for a in backward) == 3
+    # One dashed arrow reaches gamma and beta (the box at (6, -1.5)), labelled with their gradients.
+    assert sum(np.allclose(a.xy, (6, -1.5), atol=0.2) for a in backward) == 1
+    assert any("\\partial\\gamma" in t and "\\partial\\beta" in t for t in texts)
     plt.close(fig)
 
 
 def test_residual_block_has_an_identity_arrow_round_f_and_a_gradient_path_that_skips_it():
     fig = diagrams.residual_block()
     texts = [t.get_text() for t in fig.axes[0].texts]
-    assert {"$x_l$", "$F$", "$+$", "$x_{l+1}$", "identity"} <= set(texts)
+    assert {"$x_l$", "$F$", "$+$", "$x_{l+1}$", "identity", "through $F$"} <= set(texts)
+    assert any("weight layer, activation" in t for t in texts)
     assert "x_{l+1} = x_l + F(x_l)" in fig.axes[0].get_title()
     forward, backward = arrows_of(fig)
     assert len(forward) == 4 and len(backward) == 4

@@ -246,8 +246,9 @@ def batch_norm_flow():
     Returns
     -------
     matplotlib.figure.Figure
-        Forward arrows solid; the dashed arrows are the three ways the gradient reaches ``x``:
-        directly, through the mean and through the variance.
+        Forward arrows solid; the dashed arrows are the gradient flowing back: the three ways it
+        reaches ``x`` (directly, through the mean and through the variance) and the one to the
+        learned :math:`\\gamma` and :math:`\\beta`.
 
     Examples
     --------
@@ -261,17 +262,25 @@ def batch_norm_flow():
         Node("mu", "$\\mu_B$", (2, 1.4), color=stat, width=0.7),
         Node("var", "$\\sigma_B^2$", (4, 1.4), color=stat, width=0.7),
         Node("xhat", "$\\hat x$", (4, 0), width=0.7),
-        Node("gb", "$\\gamma, \\beta$", (6, -1.3), color=learn, width=0.7),
+        Node("gb", "$\\gamma, \\beta$ (learned)", (6, -1.5), color=learn, width=1.5),
         Node("y", "$y$", (6, 0), width=0.7),
         Node("L", "$L$", (8, 0), width=0.7),
     ]
     edges = [("x", "mu", ""), ("x", "var", ""), ("mu", "var", ""), ("x", "xhat", ""), ("mu", "xhat", ""),
-             ("var", "xhat", ""), ("xhat", "y", ""), ("gb", "y", "learned"), ("y", "L", "")]
-    backward = [("L", "y", ""), ("y", "xhat", ""), ("xhat", "x", "direct"), ("xhat", "mu", ""), ("xhat", "var", ""),
-                ("mu", "x", "via $\\mu_B$"), ("var", "x", "")]
-    return draw(nodes, edges, size=(9, 4), backward=backward,
-                title="Batch normalisation, training mode: $\\hat x = (x-\\mu_B)/\\sqrt{\\sigma_B^2+\\epsilon}$, "
-                      "$y = \\gamma \\hat x + \\beta$")
+             ("var", "xhat", ""), ("xhat", "y", ""), ("gb", "y", ""), ("y", "L", "")]
+    backward = [("L", "y", ""), ("y", "xhat", ""), ("xhat", "x", ""), ("xhat", "mu", ""), ("xhat", "var", ""),
+                ("mu", "x", ""), ("var", "x", ""), ("y", "gb", "")]
+    fig = draw(nodes, edges, size=(9, 4.2), backward=backward,
+               title="Batch normalisation, training mode: $\\hat x = (x-\\mu_B)/\\sqrt{\\sigma_B^2+\\epsilon}$, "
+                     "$y = \\gamma \\hat x + \\beta$")
+    # The labels of the three paths to x, and of the gradient reaching gamma and beta, sit beside their arrows.
+    ax, accent = fig.axes[0], PALETTE[1]
+    ax.text(2.0, -0.38, "direct", ha="center", va="center", fontsize=9, color=accent)
+    ax.text(0.55, 0.75, "via $\\mu_B$", ha="right", va="center", fontsize=9, color=accent)
+    ax.text(2.2, 0.5, "via $\\sigma_B^2$", ha="center", va="center", fontsize=9, color=accent, rotation=19)
+    ax.text(5.8, -0.62, "$\\partial L/\\partial\\gamma$, $\\partial L/\\partial\\beta$", ha="right", va="center",
+            fontsize=9, color=accent)
+    return fig
 
 
 def residual_block():
@@ -291,12 +300,19 @@ def residual_block():
     """
     nodes = [
         Node("x", "$x_l$", (0, 0), width=0.7),
-        Node("F", "$F$", (2.5, -1.3), color=PALETTE[2], width=0.7),
+        Node("F", "$F$", (2.5, -1.5), color=PALETTE[2], width=0.7),
         Node("add", "$+$", (5, 0), width=0.6),
         Node("out", "$x_{l+1}$", (7, 0), width=0.7),
     ]
-    edges = [("x", "F", ""), ("F", "add", ""), ("x", "add", "identity"), ("add", "out", "")]
-    backward = [("out", "add", ""), ("add", "x", "$\\partial L/\\partial x_{l+1}$, unmultiplied"),
-                ("add", "F", ""), ("F", "x", "through $F$")]
-    return draw(nodes, edges, size=(8, 3.4), backward=backward,
-                title="A residual block: $x_{l+1} = x_l + F(x_l)$")
+    edges = [("x", "F", ""), ("F", "add", ""), ("x", "add", ""), ("add", "out", "")]
+    backward = [("out", "add", ""), ("add", "x", ""), ("add", "F", ""), ("F", "x", "")]
+    fig = draw(nodes, edges, size=(8, 3.8), backward=backward,
+               title="A residual block: $x_{l+1} = x_l + F(x_l)$")
+    ax, accent = fig.axes[0], PALETTE[1]
+    ax.text(2.5, 0.22, "identity", ha="center", va="center", fontsize=9, color="#333333")
+    ax.text(2.5, -0.35, "$\\partial L/\\partial x_{l+1}$, unmultiplied", ha="center", va="center", fontsize=9, color=accent)
+    ax.text(0.75, -1.05, "through $F$", ha="right", va="center", fontsize=9, color=accent)
+    ax.text(2.5, -2.05, "weight layer, activation (on the bench: Dense + sigmoid)", ha="center", va="center", fontsize=9,
+            color="#333333")
+    ax.text(-0.45, -0.65, "$\\partial L/\\partial x_l$: the\ntwo paths add", ha="center", va="center", fontsize=9, color=accent)
+    return fig
