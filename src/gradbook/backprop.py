@@ -65,7 +65,9 @@ def gate_backward(gate: str, a, b, upstream) -> tuple[np.ndarray, np.ndarray]:
     (:math:`\max(a, b)`) routes :math:`g` to the larger input and 0 to the other (to ``a`` on a
     tie, as TensorFlow's ``tf.maximum`` does); a ``"multiply"`` gate (:math:`a b`) sends
     :math:`g b` to ``a`` and :math:`g a` to ``b``, each input's gradient scaled by the *other* input.
-    Elementwise, with NumPy broadcasting.
+    Elementwise, with NumPy broadcasting: both gradients come back in the broadcast shape of ``a``,
+    ``b`` and ``upstream``. Unlike ``tf.GradientTape``, which sums the gradient of a broadcast input
+    over the broadcast axes back to that input's shape, nothing is summed here.
 
     Parameters
     ----------
@@ -94,6 +96,8 @@ def gate_backward(gate: str, a, b, upstream) -> tuple[np.ndarray, np.ndarray]:
     [2.0, 0.0]
     >>> [float(g) for g in gate_backward("multiply", 3.0, -4.0, 2.0)]
     [-8.0, 6.0]
+    >>> [g.shape for g in gate_backward("add", np.ones((3, 1)), np.ones((1, 4)), 1.0)]
+    [(3, 4), (3, 4)]
     """
     check_choice(gate, "gate", GATES)
     a, b, g = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, upstream)))
