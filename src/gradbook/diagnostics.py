@@ -325,7 +325,10 @@ def input_gradient_norms_over_time(model, x, y, loss: Callable | None = None) ->
     ----------
     model : keras.Model
         Takes sequences of shape (time steps, features); a ``None`` dimension in its input
-        shape accepts any length.
+        shape accepts any length. With the default loss it must give one output per sequence
+        (for example a recurrent layer without ``return_sequences`` and a dense layer); a model
+        that gives one output per time step (``return_sequences=True``) fails Keras's check of
+        the loss's shapes, which raises a ``ValueError``.
     x : array_like
         The sequences, shape (examples, time steps, features); converted to float32.
     y : array_like
