@@ -68,30 +68,9 @@ CLASSROOM_CONFIG ?= _build/_config_classroom.yml
 CLASSROOM_OUT    := _build/classroom
 CLASSROOM_HTML   := $(CLASSROOM_OUT)/_build/html
 
-# _config.yml with sphinx.config.hide_solutions set to true and html_copy_source to false (the
-# pages' sources under _sources/ would still hold the solutions); the local extensions' folders,
-# which Jupyter Book resolves from the configuration file's own folder, are rewritten to point at
-# the same folders from the copy's folder. Nothing else changes.
-define CLASSROOM_CONFIG_PY
-import os, sys, yaml
-source, target = sys.argv[1:3]
-with open(source, encoding="utf-8") as f:
-    config = yaml.safe_load(f)
-sphinx = config.setdefault("sphinx", {})
-sphinx.setdefault("config", {}).update(hide_solutions=True, html_copy_source=False)
-here = os.path.dirname(os.path.abspath(target))
-sphinx["local_extensions"] = {name: os.path.relpath(os.path.join(os.path.dirname(os.path.abspath(source)), path), here)
-                              for name, path in (sphinx.get("local_extensions") or {}).items()}
-os.makedirs(here, exist_ok=True)
-with open(target, "w", encoding="utf-8") as f:
-    f.write("# Written by `make classroom-config` from " + os.path.basename(source) + ": do not edit.\n")
-    yaml.safe_dump(config, f, sort_keys=False, allow_unicode=True)
-endef
-export CLASSROOM_CONFIG_PY
-
-# Any Python with PyYAML (Jupyter Book's dependency) will do; `make book` uses the book's own.
+# The copy of _config.yml (tools/classroom_config.py says what changes). Any Python with PyYAML (Jupyter Book's dependency) will do; `make book` uses the book's own.
 CONFIG_PYTHON ?= $(BIN)/python
-WRITE_CLASSROOM_CONFIG = $(CONFIG_PYTHON) -c "$$CLASSROOM_CONFIG_PY" _config.yml $(CLASSROOM_CONFIG)
+WRITE_CLASSROOM_CONFIG = $(CONFIG_PYTHON) tools/classroom_config.py _config.yml $(CLASSROOM_CONFIG)
 
 classroom-config:
 	$(WRITE_CLASSROOM_CONFIG)

@@ -167,7 +167,7 @@ def test_every_module_has_its_test_file_and_every_test_file_its_module():
 
 # -- the classroom edition (make book SOLUTIONS=0) -------------------------------------------------
 def test_classroom_config_hides_the_solutions_and_otherwise_equals_the_book_config(tmp_path):
-    """The Makefile's step that writes the classroom edition's configuration sets
+    """The Makefile's step (tools/classroom_config.py) that writes the classroom edition's configuration sets
     hide_solutions (sphinx-exercise) and stops copying the pages' sources (which hold the
     solutions); everything else is _config.yml, with the local extensions' folders still
     pointing at the same folders from the copy's place."""
