@@ -48,11 +48,25 @@ def test_multi_channel_convolution_joins_every_input_channel_to_every_output_thr
     fig = diagrams.multi_channel_convolution()
     ax = fig.axes[0]
     texts = {t.get_text() for t in ax.texts}
-    assert {f"$x^{{({c})}}$" for c in (1, 2, 3)} <= texts
-    assert {f"$y^{{({o})}}$" for o in (1, 2)} <= texts
-    assert {f"$\\star\\, w^{{({c},{o})}}$" for c in (1, 2, 3) for o in (1, 2)} <= texts   # x^(c) -> [⋆ w^(c,o)]
+    assert {f"$x^{{({c})}}$" for c in (0, 1, 2)} <= texts          # numbered from 0, as in section 2.1
+    assert {f"$y^{{({o})}}$" for o in (0, 1)} <= texts
+    assert {f"$w^{{({c},{o})}}$" for c in (0, 1, 2) for o in (0, 1)} <= texts
+    assert not any("(3" in t or "3)" in t for t in texts)
     arrows = [c for c in ax.get_children() if type(c).__name__ == "Annotation"]
     assert len(arrows) == 6 + 6 + 2          # input -> kernel, kernel -> sum, sum -> output
+    plt.close(fig)
+
+
+def test_multi_channel_convolution_puts_a_legible_star_just_left_of_each_kernel():
+    fig = diagrams.multi_channel_convolution()
+    ax = fig.axes[0]
+    stars = [t for t in ax.texts if t.get_text() == "$\\star$"]
+    kernels = [t for t in ax.texts if t.get_text().startswith("$w^")]
+    assert len(stars) == len(kernels) == 6
+    for kernel in kernels:                    # x^(c) -> [star w^(c,o)]: each kernel has its star on its row, to its left
+        kx, ky = kernel.get_position()
+        assert sum(1 for s in stars if s.get_position()[1] == ky and 0 < kx - s.get_position()[0] < 0.6) == 1
+    assert min(s.get_fontsize() for s in stars) >= 1.5 * max(k.get_fontsize() for k in kernels)
     plt.close(fig)
 
 

@@ -127,9 +127,10 @@ def multi_channel_convolution():
     """A convolution with 3 input and 2 output channels: one kernel per (input, output) pair.
 
     Each input channel :math:`x^{(c)}` is cross-correlated with its own 2-D kernel :math:`w^{(c,o)}`
-    for every output channel :math:`o` (each box is labelled :math:`\\star\\, w^{(c,o)}`, so that
-    input and box read :math:`x^{(c)} \\star w^{(c,o)}`); the three results and the bias
-    :math:`b^{(o)}` are summed into the single output channel :math:`y^{(o)}`.
+    for every output channel :math:`o` (each box reads :math:`\\star\\, w^{(c,o)}`, with the star
+    drawn larger than the label's text so that it stays legible, and input and box read
+    :math:`x^{(c)} \\star w^{(c,o)}`); the three results and the bias :math:`b^{(o)}` are summed into
+    the single output channel :math:`y^{(o)}`. Channels are numbered from 0, as array axes are.
 
     Returns
     -------
@@ -139,26 +140,35 @@ def multi_channel_convolution():
     --------
     >>> import matplotlib.pyplot as plt
     >>> fig = multi_channel_convolution()
-    >>> labels = [t.get_text() for t in fig.axes[0].texts if "w^" in t.get_text()]
-    >>> len(labels), all(label.index("star") < label.index("w^") for label in labels)
-    (6, True)
+    >>> texts = fig.axes[0].texts
+    >>> stars = [t for t in texts if t.get_text() == "$\\star$"]
+    >>> kernels = [t for t in texts if t.get_text().startswith("$w^")]
+    >>> len(stars), len(kernels), min(s.get_fontsize() for s in stars) > max(k.get_fontsize() for k in kernels)
+    (6, 6, True)
     >>> plt.close(fig)
     """
-    inputs = [Node(f"x{c}", f"$x^{{({c})}}$", (0.0, 2.4 - 2.4 * (c - 1)), color="#555555", width=1.0) for c in (1, 2, 3)]
+    inputs = [Node(f"x{c}", f"$x^{{({c})}}$", (0.0, 2.4 - 2.4 * c), color="#555555", width=1.0) for c in (0, 1, 2)]
     kernels, sums, outputs, edges = [], [], [], []
-    for o in (1, 2):
-        top = 3.6 if o == 1 else -0.6
-        sum_y = 2.4 if o == 1 else -2.4
-        color = PALETTE[2 * o - 2]
-        for c in (1, 2, 3):
+    for o in (0, 1):
+        top = 3.6 if o == 0 else -0.6
+        sum_y = 2.4 if o == 0 else -2.4
+        color = PALETTE[2 * o]
+        for c in (0, 1, 2):
             key = f"w{c}{o}"
-            kernels.append(Node(key, f"$\\star\\, w^{{({c},{o})}}$", (3.2, top - 1.5 * (c - 1)), color=color, width=1.3))
+            kernels.append(Node(key, f"$w^{{({c},{o})}}$", (3.2, top - 1.5 * c), color=color, width=1.3))
             edges += [(f"x{c}", key, ""), (key, f"s{o}", "")]
         sums.append(Node(f"s{o}", f"$\\Sigma_c \\,+\\, b^{{({o})}}$", (6.2, sum_y), color=color, width=1.5))
         outputs.append(Node(f"y{o}", f"$y^{{({o})}}$", (8.8, sum_y), color=color, width=1.0))
         edges.append((f"s{o}", f"y{o}", ""))
-    return draw([*inputs, *kernels, *sums, *outputs], edges, size=(7.5, 5.2),
-                title="Three input channels, two output channels: six 2-D kernels")
+    fig = draw([*inputs, *kernels, *sums, *outputs], edges, size=(7.5, 5.2),
+               title="Three input channels, two output channels: six 2-D kernels")
+    ax = fig.axes[0]
+    for label in [t for t in ax.texts if t.get_text().startswith("$w^")]:
+        # The mathtext star is a small binary-operator glyph: draw it apart, larger, left of w.
+        x, y = label.get_position()
+        label.set_position((x + 0.15, y))
+        ax.text(x - 0.35, y, "$\\star$", ha="center", va="center", fontsize=18)
+    return fig
 
 
 
