@@ -149,6 +149,15 @@ def test_batch_norm_flow_shows_the_statistics_and_three_backward_paths_to_x():
     # One dashed arrow reaches gamma and beta (the box at (6, -1.5)), labelled with their gradients.
     assert sum(np.allclose(a.xy, (6, -1.5), atol=0.2) for a in backward) == 1
     assert any("\\partial\\gamma" in t and "\\partial\\beta" in t for t in texts)
+    # The "via sigma_B^2" label sits beside the dashed arrow from sigma_B^2 (at (4, 1.4)) to x, not on it.
+    fig.canvas.draw()
+    label = next(t for t in fig.axes[0].texts if t.get_text() == "via $\\sigma_B^2$")
+    box = label.get_window_extent()
+    from_var = [a for a in backward if np.allclose(a.xy, (0, 0), atol=0.2) and np.allclose(a.xyann, (4, 1.4), atol=0.2)]
+    assert len(from_var) == 1
+    start, end = np.array(from_var[0].xyann), np.array(from_var[0].xy)
+    points = fig.axes[0].transData.transform([start + f * (end - start) for f in np.linspace(0.2, 0.8, 61)])
+    assert not any(box.contains(x, y) for x, y in points)
     plt.close(fig)
 
 

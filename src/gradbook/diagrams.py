@@ -287,7 +287,7 @@ def batch_norm_flow():
     ax, accent = fig.axes[0], PALETTE[1]
     ax.text(2.0, -0.38, "direct", ha="center", va="center", fontsize=9, color=accent)
     ax.text(0.55, 0.75, "via $\\mu_B$", ha="right", va="center", fontsize=9, color=accent)
-    ax.text(2.2, 0.5, "via $\\sigma_B^2$", ha="center", va="center", fontsize=9, color=accent, rotation=19)
+    ax.text(2.45, 0.36, "via $\\sigma_B^2$", ha="center", va="center", fontsize=9, color=accent, rotation=19)
     ax.text(5.8, -0.62, "$\\partial L/\\partial\\gamma$, $\\partial L/\\partial\\beta$", ha="right", va="center",
             fontsize=9, color=accent)
     return fig
