@@ -228,7 +228,8 @@ def test_cpu_time_is_limited(scratch):
 
 def test_files_beyond_the_size_limit_cannot_be_written(scratch):
     result = python("""
-        for path in ("big.bin", "/tmp/big.bin"):
+        import os, tempfile
+        for path in ("big.bin", os.path.join(tempfile.gettempdir(), "big.bin")):  # scratch, the private /tmp
             try:
                 with open(path, "wb") as f:
                     f.write(b"0" * 2**21)
