@@ -1,0 +1,388 @@
+"""Running untrusted code (a student's Python) inside a bubblewrap sandbox, with limits.
+
+:func:`run` starts a command in a sandbox made by `bubblewrap <https://github.com/containers/bubblewrap>`_
+(``bwrap``, Debian package ``bubblewrap``): it sees the system's programs and libraries, the
+Python installation, the paths the caller names in ``readonly`` (all read-only) and one writable
+folder, ``scratch``; nothing else of the file system (no home folder, no course folder), no
+network, no other process. ``prlimit`` bounds its memory, processes, CPU time and file size;
+:func:`run` itself bounds its wall time and the output it keeps, and always returns.
+
+When the grader runs as root (as in CI), the sandboxed process does not: root's process count
+is never limited by the kernel, so the sandbox drops to :data:`SANDBOX_UID` (``nobody``) first,
+and :func:`run` hands ``scratch`` to that user. All sandboxes of one machine then share the
+process limit of that one user; grading in parallel as root needs a uid per job (a later step).
+Run as an ordinary user, the sandbox gets its own user namespace and the process limit counts
+its own processes only.
+
+:func:`unavailable` says why no sandbox can be made here (not Linux, no ``bwrap``, no user
+namespaces) and how to fix it; :func:`run` then raises :class:`SandboxUnavailable`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from gradbook.validation import check_number, check_whole
+
+__all__ = ["SANDBOX_UID", "Limits", "Result", "SandboxUnavailable", "command", "run", "unavailable"]
+
+#: The user a sandbox started by root runs as (``nobody`` on Debian).
+SANDBOX_UID = 65534
+
+#: What to install where a program is missing.
+INSTALL = {
+    "bwrap": "install bubblewrap: `sudo apt-get install bubblewrap` (Debian, Ubuntu), "
+             "`sudo dnf install bubblewrap` (Fedora)",
+    "prlimit": "install util-linux: `sudo apt-get install util-linux`",
+    "setpriv": "install util-linux: `sudo apt-get install util-linux`",
+}
+
+# The system paths a Python process needs, read-only, and why. A path that is a symbolic link
+# on this machine (``/bin -> usr/bin`` on merged-/usr systems) becomes the same link inside.
+SYSTEM_PATHS = (
+    "/usr",                       # the programs (prlimit, setpriv) and the shared libraries
+    "/bin", "/sbin",              # links into /usr on merged-/usr systems, folders elsewhere
+    "/lib", "/lib64", "/lib32",   # the dynamic loader and the C library
+    "/etc/ld.so.cache",           # where the dynamic loader finds libraries
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/ssl/openssl.cnf",       # read by OpenSSL when hashlib or ssl starts
+    "/etc/localtime",             # the time zone
+)
+
+# The namespaces: no network, no other processes, no host name, no shared memory. As root,
+# no user namespace (it would map the sandbox to root itself); the sandbox drops to nobody.
+_UNSHARE_AS_USER = ("--unshare-all",)
+_UNSHARE_AS_ROOT = ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try")
+
+
+class SandboxUnavailable(RuntimeError):
+    """No sandbox can be made on this machine; the message says why and how to fix it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one sandboxed run may use. The defaults suit grading one notebook.
+
+    Parameters
+    ----------
+    memory_bytes : int, default 4 GiB
+        Address space of each process (``RLIMIT_AS``): an allocation beyond it fails
+        (Python raises ``MemoryError``).
+    processes : int, default 64
+        Processes and threads of the sandbox's user (``RLIMIT_NPROC``); a fork beyond fails.
+    cpu_seconds : int, default 600
+        CPU time of each process (``RLIMIT_CPU``); the kernel kills it with ``SIGXCPU`` then
+        (and with ``SIGKILL`` a second later if it ignores that).
+    file_bytes : int, default 64 MiB
+        Largest file a process may write (``RLIMIT_FSIZE``; Python raises ``OSError``), and the
+        size of the sandbox's private ``/tmp``.
+    output_bytes : int, default 1 MiB
+        Standard output and error kept, together; the process is killed once it writes more.
+    wall_seconds : float, default 900
+        Real time before the whole sandbox is killed.
+
+    Examples
+    --------
+    >>> Limits().processes, Limits(wall_seconds=2).wall_seconds
+    (64, 2.0)
+    >>> Limits(processes=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: processes must be a positive whole number, got 0.
+    """
+
+    memory_bytes: int = 4 * 2**30
+    processes: int = 64
+    cpu_seconds: int = 600
+    file_bytes: int = 64 * 2**20
+    output_bytes: int = 2**20
+    wall_seconds: float = 900.0
+
+    def __post_init__(self):
+        for name in ("memory_bytes", "processes", "cpu_seconds", "file_bytes", "output_bytes"):
+            object.__setattr__(self, name, check_whole(getattr(self, name), name))
+        object.__setattr__(self, "wall_seconds", check_number(self.wall_seconds, "wall_seconds"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """How a sandboxed run ended.
+
+    Attributes
+    ----------
+    returncode : int
+        The command's exit status; ``128 + N`` when signal ``N`` killed it (as bubblewrap
+        reports it), negative when :func:`run` killed the sandbox.
+    stdout, stderr : str
+        What it wrote (UTF-8, undecodable bytes replaced), at most ``Limits.output_bytes`` together.
+    truncated : bool
+        Whether output was cut at the limit.
+    reason : str or None
+        Why it ended other than by exiting: ``"timeout"``, ``"output limit"``,
+        ``"killed by signal 9 (SIGKILL)"``; None when it exited by itself.
+    seconds : float
+        Wall time of the run.
+    """
+
+    returncode: int
+    stdout: str
+    stderr: str
+    truncated: bool
+    reason: str | None
+    seconds: float
+
+
+def _as_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _namespaces() -> tuple[str, ...]:
+    if _as_root():
+        # Every capability dropped but the two setpriv needs to become SANDBOX_UID.
+        return (*_UNSHARE_AS_ROOT, "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID")
+    return _UNSHARE_AS_USER
+
+
+def unavailable() -> str | None:
+    """Why no sandbox can be made on this machine, with the fix; None when one can.
+
+    Checks the platform, the programs (``bwrap``, ``prlimit``, and ``setpriv`` as root) and
+    then starts one empty sandbox (``bwrap ... true``), which fails where namespaces are off.
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> reason = unavailable()
+    >>> reason is None or "sandbox" in reason
+    True
+    """
+    if not sys.platform.startswith("linux"):
+        return (f"The grading sandbox needs Linux (bubblewrap and its namespaces); this is {sys.platform}. "
+                "Grade on a Linux machine, or in a Linux container or virtual machine.")
+    programs = ["bwrap", "prlimit"] + (["setpriv"] if _as_root() else [])
+    for program in programs:
+        if shutil.which(program) is None:
+            return f"The grading sandbox needs `{program}`, which is not on PATH; {INSTALL[program]}."
+    probe = [shutil.which("bwrap"), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+             *_namespaces(), "--die-with-parent", "--new-session", "true"]
+    try:
+        done = subprocess.run(probe, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"bubblewrap could not start a sandbox ({err}). Check the bwrap installation."
+    if done.returncode != 0:
+        message = done.stderr.decode(errors="replace").strip() or f"exit status {done.returncode}"
+        return (f"bubblewrap cannot create a sandbox here: {message}. User namespaces are probably off: "
+                "enable them (`sudo sysctl kernel.unprivileged_userns_clone=1`; on Ubuntu 24.04 also "
+                "`sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`), or in a container run it "
+                "with user namespaces allowed (for Docker, `--security-opt seccomp=unconfined "
+                "--security-opt apparmor=unconfined`).")
+    return None
+
+
+def _mounts(paths: Sequence[tuple[str, str]]) -> list[str]:
+    """bwrap arguments mounting ``(option, path)`` pairs in order, each folder above a mount
+    point made first with mode 0755 (bwrap would make it 0700 as root, hiding what is below)."""
+    args: list[str] = []
+    mounted: list[Path] = []  # nothing is made inside a bound folder (they are read-only)
+    made: set[Path] = {Path("/tmp")}  # the private /tmp, mounted first
+    for option, path in paths:
+        target = Path(path)
+        for parent in reversed(target.parents):
+            if parent == Path("/") or parent in made or any(parent == m or m in parent.parents for m in mounted):
+                continue
+            args += ["--perms", "0755", "--dir", str(parent)]
+            made.add(parent)
+        if option == "--symlink":
+            args += [option, os.readlink(path), path]
+        else:
+            args += [option, path, path]
+        mounted.append(target)
+    return args
+
+
+def command(argv: Sequence[str], *, scratch, readonly: Sequence = (), limits: Limits = Limits()) -> list[str]:
+    """The bubblewrap command line that runs ``argv`` in a sandbox.
+
+    Read-only: :data:`SYSTEM_PATHS` that exist here, ``sys.prefix`` and ``sys.base_prefix`` (the
+    virtual environment and the Python it was made from), and ``readonly``. Writable: ``scratch``
+    alone (and a private ``/tmp`` of ``limits.file_bytes``). The command starts in ``scratch``
+    with only ``PATH``, ``HOME`` (= ``scratch``) and ``LANG`` set, in new namespaces (no network,
+    no other process), and ``prlimit`` applies ``limits``. As root, ``setpriv`` first turns it
+    into :data:`SANDBOX_UID`, so ``scratch`` must be writable by that user (:func:`run` sees to it).
+
+    Parameters
+    ----------
+    argv : sequence of str
+        The command and its arguments, as the sandbox sees them (``sys.executable`` works).
+    scratch : str or path
+        An existing folder: the only writable place, at the same path inside.
+    readonly : sequence of str or path
+        More existing paths the command may read (a package's source, say).
+    limits : Limits
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    ValueError
+        If ``argv`` is empty or not strings, or a path does not exist.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as scratch:
+    ...     argv = command(["python3", "-c", "print(1)"], scratch=scratch, limits=Limits(processes=8))
+    ...     ["--bind", os.path.realpath(scratch), os.path.realpath(scratch)] == argv[argv.index("--bind"):][:3]
+    True
+    >>> argv[0].endswith("bwrap"), "--clearenv" in argv, "--nproc=8" in argv, argv[-3:]
+    (True, True, True, ['python3', '-c', 'print(1)'])
+    """
+    argv = list(argv)
+    if not argv or not all(isinstance(a, str) for a in argv):
+        raise ValueError(f"argv must be a non-empty list of strings, got {argv!r}.")
+    if not isinstance(limits, Limits):
+        raise ValueError(f"limits must be a Limits, got {limits!r}.")
+    scratch = os.path.realpath(scratch)
+    if not os.path.isdir(scratch):
+        raise ValueError(f"scratch must be an existing folder, got {scratch!r}.")
+    extra = []
+    for path in readonly:
+        real = os.path.realpath(path)
+        if not os.path.exists(real):
+            raise ValueError(f"readonly paths must exist, got {str(path)!r}.")
+        extra.append(real)
+
+    system = [("--symlink" if os.path.islink(p) else "--ro-bind", p) for p in SYSTEM_PATHS if os.path.lexists(p)]
+    prefixes = dict.fromkeys(os.path.realpath(p) for p in (sys.prefix, sys.base_prefix))
+    mounts = [*system, *(("--ro-bind", p) for p in (*prefixes, *extra)), ("--bind", scratch)]
+    bin_path = ":".join(dict.fromkeys([os.path.join(sys.prefix, "bin"), "/usr/local/bin", "/usr/bin", "/bin"]))
+    args = [shutil.which("bwrap") or "bwrap",
+            "--perms", "1777", "--size", str(limits.file_bytes), "--tmpfs", "/tmp",  # first: scratch may be below
+            *_mounts(mounts),
+            "--dev", "/dev", "--proc", "/proc",
+            *_namespaces(), "--die-with-parent", "--new-session",
+            "--chdir", scratch,
+            "--clearenv", "--setenv", "PATH", bin_path, "--setenv", "HOME", scratch, "--setenv", "LANG", "C.UTF-8"]
+    if _as_root():
+        args += ["setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups", "--no-new-privs"]
+    args += ["prlimit", f"--as={limits.memory_bytes}", f"--nproc={limits.processes}",
+             f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}", f"--fsize={limits.file_bytes}", "--core=0", "--"]
+    return args + argv
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "unknown"
+
+
+def _kill(process: subprocess.Popen) -> None:
+    """Kill the sandbox: bwrap's process group; the processes inside die with it (their
+    parent's death signal, and the end of their PID namespace)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def run(argv: Sequence[str], *, scratch, limits: Limits = Limits(), readonly: Sequence = ()) -> Result:
+    """Run ``argv`` in a sandbox (see :func:`command`) and return how it ended; never hangs.
+
+    Output is read as it comes; past ``limits.output_bytes`` (stdout and stderr together) the
+    sandbox is killed. After ``limits.wall_seconds`` it is killed too. As root, ``scratch`` and
+    everything in it are first given to :data:`SANDBOX_UID` (and ``scratch`` made mode 0755).
+
+    Parameters
+    ----------
+    argv : sequence of str
+    scratch : str or path
+        An existing folder, the only one the command can write.
+    limits : Limits
+    readonly : sequence of str or path
+
+    Returns
+    -------
+    Result
+
+    Raises
+    ------
+    SandboxUnavailable
+        When :func:`unavailable` gives a reason; the message names it and the fix.
+
+    Examples
+    --------
+    >>> import sys, tempfile
+    >>> with tempfile.TemporaryDirectory() as scratch:
+    ...     result = run([sys.executable, "-c", "print(6 * 7)"], scratch=scratch, limits=Limits(wall_seconds=60))
+    >>> result.returncode, result.stdout, result.reason
+    (0, '42\\n', None)
+    """
+    reason = unavailable()
+    if reason is not None:
+        raise SandboxUnavailable(reason)
+    args = command(argv, scratch=scratch, readonly=readonly, limits=limits)
+    if _as_root():
+        for folder, _, files in os.walk(scratch):
+            for name in (folder, *(os.path.join(folder, f) for f in files)):
+                os.chown(name, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
+        os.chmod(scratch, 0o755)  # bwrap enters it as a root without capabilities, before setpriv
+
+    started = time.monotonic()
+    deadline = started + limits.wall_seconds
+    chunks = {"stdout": [], "stderr": []}
+    kept, truncated, why = 0, False, None
+    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ, "stdout")
+        selector.register(process.stderr, selectors.EVENT_READ, "stderr")
+        while selector.get_map() and why is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                why = "timeout"
+                break
+            for key, _ in selector.select(timeout=min(remaining, 1.0)):
+                data = os.read(key.fd, 65536)
+                if not data:
+                    selector.unregister(key.fileobj)
+                    continue
+                room = limits.output_bytes - kept
+                chunks[key.data].append(data[:room])
+                kept += min(len(data), room)
+                if len(data) > room:
+                    truncated, why = True, "output limit"
+                    break
+    if why is not None:
+        _kill(process)
+    try:
+        process.wait(timeout=max(0.0, deadline - time.monotonic()) if why is None else 30)
+    except subprocess.TimeoutExpired:
+        why = "timeout"
+        _kill(process)
+        process.wait()
+    process.stdout.close()
+    process.stderr.close()
+
+    code = process.returncode
+    if why is None and code < 0:
+        why = f"killed by signal {-code} ({_signal_name(-code)})"
+    elif why is None and 128 < code <= 128 + 64:  # bubblewrap's report of a command killed by a signal
+        why = f"killed by signal {code - 128} ({_signal_name(code - 128)})"
+    text = {name: b"".join(parts).decode("utf-8", errors="replace") for name, parts in chunks.items()}
+    return Result(code, text["stdout"], text["stderr"], truncated, why, time.monotonic() - started)
