@@ -281,9 +281,10 @@ def test_nesterov_differs_from_heavy_ball_momentum():
         assert not np.allclose(heavy.points, nesterov.points, rtol=1e-3, atol=1e-3)
 
 
-def test_momentum_zero_is_plain_gd():
+@pytest.mark.parametrize("optimizer", ["momentum", "nesterov"])
+def test_momentum_zero_is_plain_gd(optimizer):
     q = Quadratic((1.0, 4.0), angle=0.2)
-    a = descend(q, [1.0, 2.0], learning_rate=0.1, steps=40, optimizer="momentum", momentum=0.0)
+    a = descend(q, [1.0, 2.0], learning_rate=0.1, steps=40, optimizer=optimizer, momentum=0.0)
     b = descend(q, [1.0, 2.0], learning_rate=0.1, steps=40, optimizer="sgd")
     np.testing.assert_allclose(a.points, b.points, rtol=1e-12, atol=1e-15)
 
@@ -356,13 +357,6 @@ def test_nesterov_is_momentum_evaluated_at_the_look_ahead_point():
         v = mu * v - lr * surface.gradient(q + mu * v)
         q = q + v
         np.testing.assert_allclose(run.points[t], q + mu * v, rtol=1e-12, atol=1e-14)
-
-
-def test_nesterov_momentum_zero_is_plain_gd():
-    q = Quadratic((1.0, 4.0), angle=0.2)
-    a = descend(q, [1.0, 2.0], learning_rate=0.1, steps=40, optimizer="nesterov", momentum=0.0)
-    b = descend(q, [1.0, 2.0], learning_rate=0.1, steps=40, optimizer="sgd")
-    np.testing.assert_allclose(a.points, b.points, rtol=1e-12, atol=1e-15)
 
 
 def test_adagrad_step_shrinks_as_the_accumulator_grows():
