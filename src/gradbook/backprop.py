@@ -138,6 +138,13 @@ def dense_backward(x, w, grad_out) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 # -- convolution ---------------------------------------------------------------------------------------
+def _floating(z) -> np.ndarray:
+    """``z`` (an array or a list) as a floating array: a float dtype stays, integers become float32
+    or wider (NumPy's promotion with float32)."""
+    z = np.asarray(z)
+    return z.astype(np.result_type(z, np.float32), copy=False)
+
+
 def _col2im(cols: np.ndarray, padded_shape, k_hw, s, out) -> np.ndarray:
     """Scatter-add window rows back onto a (padded) input: the adjoint of im2col."""
     n, hp, wp, c = padded_shape
@@ -320,8 +327,7 @@ def activation(name: str, z) -> np.ndarray:
     [-0.2, 2.0]
     """
     check_choice(name, "activation", ACTIVATIONS)
-    z = np.asarray(z)  # a list too
-    z = z.astype(np.result_type(z, np.float32), copy=False)
+    z = _floating(z)
     if name == "sigmoid":
         return 0.5 * (1.0 + np.tanh(0.5 * z))  # = 1 / (1 + exp(-z)), without overflow
     if name == "tanh":
@@ -370,8 +376,7 @@ def activation_backward(name: str, z, grad_out) -> np.ndarray:
     [0.0, 0.0, 5.0]
     """
     check_choice(name, "activation", ACTIVATIONS)
-    z = np.asarray(z)  # a list too
-    z = z.astype(np.result_type(z, np.float32), copy=False)
+    z = _floating(z)
     g = np.asarray(grad_out)
     if name == "sigmoid":
         sig = activation("sigmoid", z)
@@ -446,8 +451,7 @@ def softmax_cross_entropy(logits, labels) -> tuple[float, np.ndarray]:
     >>> round(loss, 6), grad.tolist()
     (0.693147, [[0.5, -0.5]])
     """
-    z = np.asarray(logits)  # a list too
-    z = z.astype(np.result_type(z, np.float32), copy=False)
+    z = _floating(logits)
     y = np.asarray(labels)
     if z.ndim != 2 or y.shape != (z.shape[0],):
         raise ValueError(f"Need logits (N, classes) and labels (N,); got {z.shape} and {y.shape}.")
@@ -501,8 +505,7 @@ def sigmoid_loss(loss: str, z, y) -> tuple[np.ndarray, np.ndarray]:
     [0.5, 0.9997]
     """
     check_choice(loss, "loss", SIGMOID_LOSSES)
-    z = np.asarray(z)
-    z = z.astype(np.result_type(z, np.float32), copy=False)
+    z = _floating(z)
     y = np.asarray(y, dtype=z.dtype)
     if not np.all((y >= 0) & (y <= 1)):
         raise ValueError("Targets y must lie in [0, 1].")

@@ -429,7 +429,6 @@ def fast_cnn(
         raise ValueError(f"fast_cnn needs an image input_shape (height, width, channels), got {input_shape!r}.")
     num_classes = check_whole(num_classes, "num_classes", minimum=2)
     if not isinstance(filters, (tuple, list)) or len(filters) != 2 or not all(is_whole(f) for f in filters):
-        # a pair, so the message shows the pair
         raise ValueError(f"filters must be two positive whole numbers, got {filters!r}.")
     dropout = check_number(dropout, "dropout", maximum=1, include_minimum=True, include_maximum=False)
     check_choice(dtype_policy, "dtype_policy", _DTYPE_POLICIES, allow_none=True)

@@ -5,7 +5,7 @@ A public function that takes a single number, count or name from a fixed list ch
 scikit-learn's ``check_scalar``), so the same mistake reads the same everywhere and names the fix.
 Checks of a whole structure (an array's shape, a pair of filter counts) stay with the function
 that knows the structure, and say what they got; :func:`is_whole`, the test behind
-:func:`check_whole`, is public for them (``models.cnn`` checks its pair of filter counts with it).
+:func:`check_whole`, is public for them (``models.fast_cnn`` checks its pair of filter counts with it).
 """
 
 from __future__ import annotations
