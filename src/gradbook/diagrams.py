@@ -13,10 +13,12 @@ shows one in a code cell whose ``mystnb.image.alt`` metadata gives the alt text.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gradbook.plots import PALETTE
+from gradbook.validation import is_real
 
 __all__ = ["GRAPH_KEYS", "Node", "batch_norm_flow", "computational_graph", "draw", "multi_channel_convolution",
            "residual_block"]
@@ -213,11 +215,8 @@ def computational_graph(values: dict[str, float], grads: dict[str, float]):
     >>> texts[8:]                  # on the backward arrows, the gradient of the same values
     ['-8', '6', '2', '0', '2', '2', '2', '1']
     """
-    import math
-    from numbers import Real
-
-    def finite(v) -> bool:  # a real number, not a bool, not NaN or infinite
-        return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+    def finite(v) -> bool:
+        return is_real(v) and math.isfinite(v)
 
     for name, given in (("values", values), ("grads", grads)):
         missing = [k for k in GRAPH_KEYS if k not in given]

@@ -261,13 +261,16 @@ def inference_gap(x, *, steps: int, momentum: float = 0.99, epsilon: float = 1e-
     (True, True)
     """
     steps = check_whole(steps, "steps")
-    x = np.asarray(x, dtype=np.float64)
-    features = x.shape[-1] if x.ndim else 0
-    gamma, beta = np.ones(features), np.zeros(features)
+    (x,) = _features(x)
+    gamma, beta = np.ones(x.shape[-1]), np.zeros(x.shape[-1])
     y_train, cache = batch_norm_forward(x, gamma, beta, epsilon=epsilon)
-    mean, var = np.zeros(features), np.ones(features)
-    gaps = [np.max(np.abs(y_train - batch_norm_inference(x, gamma, beta, mean, var, epsilon=epsilon)))]
+
+    def gap(mean, var) -> float:
+        return np.max(np.abs(y_train - batch_norm_inference(x, gamma, beta, mean, var, epsilon=epsilon)))
+
+    mean, var = np.zeros(x.shape[-1]), np.ones(x.shape[-1])  # Keras's starting moving statistics
+    gaps = [gap(mean, var)]
     for _ in range(steps):
         mean, var = update_moving(mean, var, cache, momentum=momentum)
-        gaps.append(np.max(np.abs(y_train - batch_norm_inference(x, gamma, beta, mean, var, epsilon=epsilon))))
+        gaps.append(gap(mean, var))
     return np.array(gaps)
