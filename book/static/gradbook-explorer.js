@@ -45,6 +45,12 @@
     if (spec.members.length !== settings || spec.relayouts.length !== settings) {
       throw new Error("the payload holds " + spec.members.length + " settings, its controls " + settings);
     }
+    for (var d = 0; d < dims; d++) {
+      if (spec.labels[d].length !== spec.sizes[d] || !(spec.active[d] >= 0 && spec.active[d] < spec.sizes[d])) {
+        throw new Error("control " + d + " has " + spec.labels[d].length + " labels for " + spec.sizes[d] +
+          " grid values, or its first position is outside them");
+      }
+    }
   }
 
   // The figure inside this explorer: Plotly's div, whose id the payload names.
@@ -75,9 +81,6 @@
     function apply() {
       var pos = positions();
       var k = settingIndex(spec, pos);
-      if (!spec.members[k]) {
-        throw new Error("no setting at control positions " + JSON.stringify(pos));
-      }
       var visible = new Array(spec.n).fill(false);
       spec.members[k].forEach(function (t) {
         visible[t] = true;
@@ -93,8 +96,13 @@
     }
 
     // The controls may hold values the figure does not show (restored by the browser): show
-    // theirs. With nothing restored this is the setting already drawn.
-    apply();
+    // theirs. With nothing restored the figure already shows the first setting.
+    var restored = positions().some(function (p, d) {
+      return p !== spec.active[d];
+    });
+    if (restored) {
+      apply();
+    }
     inputs.forEach(function (el) {
       el.addEventListener("input", apply);
       el.addEventListener("change", apply);
