@@ -78,16 +78,18 @@ classroom-config:
 # GRADBOOK_STATIC_FACES=1: every exploration precomputes the static face the HTML shows (a learner
 # running a notebook in JupyterLab gets the live controls at once instead).
 ifeq ($(SOLUTIONS),0)
-book: setup vendor _build/.gradbook-sources
-	$(WRITE_CLASSROOM_CONFIG)
-	GRADBOOK_STATIC_FACES=1 $(BIN)/jupyter-book build . --builder html -W --keep-going \
-		--config $(CLASSROOM_CONFIG) --path-output $(CLASSROOM_OUT)
-	@echo "Open $(CLASSROOM_HTML)/index.html (the classroom edition: no solutions)"
+BOOK_CONFIG  = $(WRITE_CLASSROOM_CONFIG)
+BOOK_ARGS   := --config $(CLASSROOM_CONFIG) --path-output $(CLASSROOM_OUT)
+BOOK_HTML   := $(CLASSROOM_HTML)
 else
-book: setup vendor _build/.gradbook-sources
-	GRADBOOK_STATIC_FACES=1 $(BIN)/jupyter-book build . --builder html -W --keep-going
-	@echo "Open _build/html/index.html"
+BOOK_CONFIG :=
+BOOK_ARGS   :=
+BOOK_HTML   := _build/html
 endif
+book: setup vendor _build/.gradbook-sources
+	$(BOOK_CONFIG)
+	GRADBOOK_STATIC_FACES=1 $(BIN)/jupyter-book build . --builder html -W --keep-going $(BOOK_ARGS)
+	@echo "Open $(BOOK_HTML)/index.html"
 
 test-unit: test-library test-classroom
 
