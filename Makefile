@@ -9,7 +9,7 @@ NODE_STAMP := node_modules/.package-lock.json
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
-.PHONY: help setup setup-classroom vendor book classroom-config test test-quick test-unit test-library test-classroom test-notebooks test-browser test-live test-pages lab bench assignments grade clean
+.PHONY: help setup setup-classroom vendor book classroom-config test test-quick test-unit test-library test-classroom test-notebooks test-browser test-live test-pages lab bench assignments grade feedback clean
 
 help:
 	@echo "make book   - set up .venv and build the HTML book into _build/html"
@@ -20,7 +20,8 @@ help:
 	@echo "make lab    - open the chapters in JupyterLab"
 	@echo "make bench  - time chapter execution, slider updates, the NumPy convolution and training speed"
 	@echo "make assignments            - write the student versions to _build/assignments/release/"
-	@echo "make grade SUBMISSIONS=dir  - grade dir/<student>/<assignment>/*.ipynb into _build/assignments/grades.csv"
+	@echo "make grade SUBMISSIONS=dir  - grade dir/<student>/<assignment>/*.ipynb into _build/assignments/grades.csv (JOBS=n at a time)"
+	@echo "make feedback               - one page per student and assignment, into $(FEEDBACK)"
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -142,9 +143,16 @@ GRADES ?= _build/assignments/grades.csv
 assignments: setup-classroom
 	$(BIN)/python -m gradbook.classroom --source assignments/source release _build/assignments/release
 
+# Each student's code runs in a bubblewrap sandbox; JOBS submissions at a time (default: one per core).
+# UNSANDBOXED=1 grades without the sandbox where none can be made: the students' code then runs
+# with your rights. `make feedback` turns the grades into one page per student and assignment.
 grade: setup-classroom
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [GRADES=file.csv] [CELL_TIMEOUT=seconds]"; exit 2; }
-	$(BIN)/python -m gradbook.classroom --source assignments/source $(if $(CELL_TIMEOUT),--cell-timeout $(CELL_TIMEOUT)) grade "$(SUBMISSIONS)" "$(GRADES)"
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [GRADES=file.csv] [JOBS=n] [CELL_TIMEOUT=seconds] [UNSANDBOXED=1]"; exit 2; }
+	$(BIN)/python -m gradbook.classroom --source assignments/source $(if $(CELL_TIMEOUT),--cell-timeout $(CELL_TIMEOUT)) grade "$(SUBMISSIONS)" "$(GRADES)" $(if $(JOBS),--jobs $(JOBS)) $(if $(filter 1,$(UNSANDBOXED)),--unsandboxed)
+
+FEEDBACK ?= _build/assignments/feedback
+feedback: setup-classroom
+	$(BIN)/python -m gradbook.classroom feedback "$(basename $(GRADES)).json" "$(FEEDBACK)"
 
 clean:
 	rm -rf _build _vendor

@@ -1,20 +1,26 @@
-"""Classroom assignments, released and graded with nbgrader.
+"""Classroom assignments: released with nbgrader, graded in a sandbox that cannot be cheated.
 
 The book's assignments live in ``assignments/source/<assignment>/<assignment>.ipynb`` in
 nbgrader's format: solution regions between ``### BEGIN SOLUTION`` and ``### END SOLUTION``,
 hidden tests between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``, and points on
-the test cells. This module drives nbgrader for the two jobs an instructor runs from the
-command line (``make assignments`` and ``make grade``):
+the test cells. An instructor runs three jobs from the command line (``make assignments``,
+``make grade`` and ``make feedback``):
 
-* :func:`release` writes the student versions (solutions and hidden tests removed).
-* :func:`grade` grades a folder of submissions, one student at a time, and :func:`write_csv`
-  writes the scores per student and per question.
+* :func:`release` writes the student versions with nbgrader (solutions and hidden tests removed).
+* :func:`grade` grades a folder of submissions, ``jobs`` at a time, and :func:`write_csv`
+  writes the scores per student and per question (:func:`write_json` the same, with the
+  failure messages).
+* :func:`write_feedback` writes one page per student and assignment: the score per question
+  and the failing visible test's message, never the hidden tests.
 
-nbgrader executes each submission in a fresh kernel, restores every test cell (hidden tests
-included) from the instructor's version, and stops any cell that runs longer than the time
-limit. Around it, :func:`grade` handles what nbgrader does not: a renamed notebook, a file that
-is not a notebook, deleted cells, and a grading run that fails or hangs for one student (it is
-recorded, with its reason, and the others are graded).
+Grading does not use nbgrader's ``autograde``, which runs each student's code with the
+instructor's rights, in the instructor's files, with the tests in the same process as the
+code they test. Each submission is graded by :mod:`gradbook.grading` instead: the student's
+code runs in a bubblewrap sandbox, the tests in the grader, and only plain data crosses
+between them. Around it, :func:`grade` handles a renamed notebook, a file that is not a
+notebook (or is too large), deleted or edited test cells (restored from the instructor's
+version), and a grading run that fails or hangs for one student (recorded, with its reason,
+while the others are graded).
 
 Submissions are laid out as nbgrader collects them::
 
@@ -23,10 +29,14 @@ Submissions are laid out as nbgrader collects them::
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
+import dataclasses
+import html
 import importlib.util
 import json
 import os
+import queue
 import re
 import shutil
 import subprocess
@@ -36,7 +46,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-__all__ = ["ASSIGNMENTS", "CELL_TIMEOUT", "Score", "grade", "main", "release", "write_csv"]
+from gradbook import grading, sandbox, tables
+from gradbook.validation import check_whole
+
+__all__ = ["ASSIGNMENTS", "CELL_TIMEOUT", "JOB_UID_BASE", "MAX_NOTEBOOK_BYTES", "Score", "grade", "main", "read_json",
+           "release", "write_csv", "write_feedback", "write_json"]
 
 #: The assignments, in chapter order.
 ASSIGNMENTS: tuple[str, ...] = ("gradient_descent", "convolution", "backprop", "vanishing_gradients", "fixes",
@@ -47,16 +61,17 @@ ASSIGNMENTS: tuple[str, ...] = ("gradient_descent", "convolution", "backprop", "
 #: leaves a wide margin.
 CELL_TIMEOUT = 150
 
-_TIMEOUT_NAME = "CellTimeoutError"
+#: The largest notebook file graded (a submission is its code; outputs this large are not homework).
+MAX_NOTEBOOK_BYTES = 16 * 2**20
+#: Memory (address space) of one judge process: it loads and trains the students' models.
+JUDGE_MEMORY_BYTES = 8 * 2**30
+#: When grading in parallel as root, job ``k``'s sandbox runs as user ``JOB_UID_BASE + k`` (no
+#: account needed), so that one submission's processes never count against another's limit.
+JOB_UID_BASE = 200_000
 _CONFIG = """\
 c = get_config()  # noqa: F821 - provided by nbgrader
 c.CourseDirectory.root = {root!r}
 c.CourseDirectory.db_url = {db!r}
-# Every cell of a submission gets at most this many seconds; then the kernel is interrupted,
-# the cell shows an error, and grading goes on with the next cell.
-c.Execute.timeout = {timeout}
-c.Execute.interrupt_on_timeout = True
-c.Execute.error_on_timeout = {{"ename": {name!r}, "evalue": "this cell ran longer than {timeout} s and was stopped", "traceback": []}}
 c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
 """
 
@@ -74,6 +89,12 @@ class Score:
     note : str
         Why the score is what it is when something was unusual (a renamed file, a cell that
         timed out, a test cell that was edited or deleted, a file that is not a notebook).
+    message : str
+        For the student, when the question failed: the failing visible test's error, or "a
+        hidden test failed" (never the hidden tests' source).
+    attempts : str
+        What in the submission's code looks like an attempt to cheat or break the grader
+        (:func:`gradbook.grading.suspicious`), for the instructor to look at.
     """
 
     student: str
@@ -82,6 +103,8 @@ class Score:
     score: float
     max_score: float
     note: str = ""
+    message: str = ""
+    attempts: str = ""
 
 
 def _nbgrader(course: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
@@ -115,7 +138,7 @@ def _prepare(source: Path, course: Path, *, cell_timeout: int) -> None:
         raise FileNotFoundError(f"No assignment sources at {source}.")
     shutil.copytree(source, course / "source")
     (course / "nbgrader_config.py").write_text(_CONFIG.format(
-        root=str(course), db=f"sqlite:///{course / 'gradebook.db'}", timeout=int(cell_timeout), name=_TIMEOUT_NAME))
+        root=str(course), db=f"sqlite:///{course / 'gradebook.db'}"))
     # One nbgrader process for all of them (each start costs seconds); if that fails, one at a
     # time, so the error names the notebook nbgrader rejected.
     if _nbgrader(course, "generate_assignment", "*", "--force", "--create").returncode == 0:
@@ -168,6 +191,10 @@ def _read_notebook(path: Path) -> tuple[dict | None, str]:
     """The notebook as JSON, or None and the reason it is not a usable notebook."""
     import nbformat
 
+    size = path.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        return None, (f"{path.name} is {size / 2**20:.0f} MiB, over the limit of {MAX_NOTEBOOK_BYTES // 2**20} MiB: "
+                      "clear its outputs (Edit > Clear Outputs of All Cells) and submit it again")
     try:
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
@@ -224,21 +251,20 @@ def _find_submission(folder: Path, expected: str) -> tuple[Path | None, str]:
     return None, f"nothing submitted for this assignment (expected {expected})"
 
 
-def _timed_out_cells(path: Path) -> int:
-    if not path.is_file():
-        return 0
-    nb = json.loads(path.read_text())
-    return sum(1 for c in nb["cells"] for o in c.get("outputs", []) if o.get("ename") == _TIMEOUT_NAME)
-
-
 def grade(
     submissions: Path,
     *,
     source: Path,
     cell_timeout: int = CELL_TIMEOUT,
     notebook_timeout: float = 900,
+    jobs: int | None = None,
+    sandboxed: bool = True,
 ) -> list[Score]:
     """Grade every submission in ``submissions/<student>/<assignment>/``.
+
+    Each submission is graded by :mod:`gradbook.grading` in a process of its own: the student's
+    code runs in a sandbox, the tests in the grader (see that module for why a wrong answer
+    cannot score). Submissions are graded ``jobs`` at a time.
 
     Parameters
     ----------
@@ -251,7 +277,13 @@ def grade(
         Seconds any one cell may run; a cell over the limit is stopped and graded as failing.
     notebook_timeout : float, default 900
         Seconds the whole grading of one submission may take (a safety net behind the cell
-        limit); a submission over it is recorded with score 0 and a note.
+        limit); the questions not graded by then score 0, with a note.
+    jobs : int, optional
+        Submissions graded at once; by default one per CPU core.
+    sandboxed : bool, default True
+        False grades without the sandbox: the students' code then runs with the grader's rights
+        (it can read the solutions and write the instructor's files). Only for a machine where
+        no sandbox can be made, and only when the instructor asks for it.
 
     Returns
     -------
@@ -265,27 +297,28 @@ def grade(
         If ``submissions`` or ``source`` does not exist.
     RuntimeError
         If nbgrader is not installed (the ``classroom`` extra).
+    gradbook.sandbox.SandboxUnavailable
+        If ``sandboxed`` and no sandbox can be made here: the message says why, how to fix it,
+        and how to grade without one.
     """
     _require_nbgrader()
-    from nbgrader.api import Gradebook
-
     submissions = Path(submissions)
     if not submissions.is_dir():
         raise FileNotFoundError(f"No submissions folder at {submissions}.")
+    jobs = check_whole(os.cpu_count() or 1 if jobs is None else jobs, "jobs")
+    if sandboxed and (reason := sandbox.unavailable()) is not None:
+        raise sandbox.SandboxUnavailable(
+            f"{reason} Until then, `make grade UNSANDBOXED=1` (or --unsandboxed) grades without the sandbox: "
+            "the students' code then runs with your rights and can read your solutions and change your files.")
     scores: list[Score] = []
     with tempfile.TemporaryDirectory() as tmp:
         course = Path(tmp)
         _prepare(Path(source), course, cell_timeout=cell_timeout)
         known = {p.name for p in (course / "release").iterdir() if p.is_dir()}
-        db = f"sqlite:///{course / 'gradebook.db'}"
-        with Gradebook(db) as gb:
-            questions = {
-                a: [(g.name, float(g.max_score)) for nb in gb.find_assignment(a).notebooks for g in nb.grade_cells]
-                for a in known
-            }
+        questions = {a: _questions(course / "source" / a / f"{a}.ipynb") for a in known}
         # First every submission is checked and put in place (or scored 0 with the reason); then
-        # nbgrader grades all of an assignment's submissions in one process.
-        placed: dict[str, dict[str, list[str]]] = {}   # assignment -> student -> notes
+        # they are graded, `jobs` at a time.
+        placed: list[tuple[str, str, list[str]]] = []
         for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir()):
             student = student_dir.name
             if not re.fullmatch(r"[A-Za-z0-9_.@-]+", student):
@@ -301,12 +334,31 @@ def grade(
                 if isinstance(notes, str):
                     scores.extend(_zero(student, assignment, questions[assignment], notes))
                 else:
-                    placed.setdefault(assignment, {})[student] = notes
-        for assignment, students in sorted(placed.items()):
-            scores.extend(_autograde(course, db, assignment, students, questions[assignment],
-                                     notebook_timeout=notebook_timeout))
+                    placed.append((student, assignment, notes))
+        users: queue.Queue[int] = queue.Queue()
+        for slot in range(jobs):
+            users.put(sandbox.SANDBOX_UID if jobs == 1 else JOB_UID_BASE + slot)
+
+        def one(job: tuple[str, str, list[str]]) -> list[Score]:
+            user = users.get()
+            try:
+                return _judge(course, *job, questions[job[1]], cell_timeout=cell_timeout,
+                              notebook_timeout=notebook_timeout, sandboxed=sandboxed, user=user)
+            finally:
+                users.put(user)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            for rows in pool.map(one, placed):
+                scores.extend(rows)
     order = {name: i for i, name in enumerate(sorted(p.name for p in submissions.iterdir() if p.is_dir()))}
     return sorted(scores, key=lambda s: (order.get(s.student, -1), s.assignment))
+
+
+def _questions(notebook: Path) -> list[tuple[str, float]]:
+    """The graded cells of an instructor's notebook: ``(grade_id, points)`` in order."""
+    nb = json.loads(notebook.read_text())
+    return [(m["grade_id"], float(m.get("points", 0))) for c in nb["cells"]
+            if (m := c.get("metadata", {}).get("nbgrader", {})).get("grade") and m.get("grade_id")]
 
 
 def _zero(student: str, assignment: str, questions: list[tuple[str, float]], note: str) -> list[Score]:
@@ -314,8 +366,8 @@ def _zero(student: str, assignment: str, questions: list[tuple[str, float]], not
 
 
 def _place(course: Path, student: str, assignment: str, folder: Path) -> list[str] | str:
-    """Put one submission where nbgrader looks for it, repaired; the notes on what was repaired, or
-    (a string) why it cannot be graded."""
+    """Put one submission where the grader looks for it, repaired; the notes on what was
+    repaired, or (a string) why it cannot be graded."""
     expected = f"{assignment}.ipynb"
     path, note = _find_submission(folder, expected)
     if path is None:
@@ -337,61 +389,43 @@ def _place(course: Path, student: str, assignment: str, folder: Path) -> list[st
     return notes
 
 
-def _autograde(course: Path, db: str, assignment: str, students: dict[str, list[str]],
-               questions: list[tuple[str, float]], *, notebook_timeout: float) -> list[Score]:
-    """Grade the placed submissions of one assignment: all in one nbgrader process; any that it
-    did not grade (a crash, or the whole run past its time) again one by one, for its own message."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    expected = f"{assignment}.ipynb"
-
-    def grades(student: str) -> dict | None:
-        if not (course / "autograded" / student / assignment / expected).is_file():
-            return None
-        with Gradebook(db) as gb:
-            try:
-                return {g.name: g.score for g in gb.find_submission_notebook(assignment, assignment, student).grades}
-            except MissingEntry:
-                return None
-
-    failures: dict[str, str] = {}
-    if len(students) > 1:
-        try:
-            _nbgrader(course, "autograde", assignment, "--create", "--force", timeout=notebook_timeout * len(students))
-        except subprocess.TimeoutExpired:
-            pass
-    for student in students:
-        if len(students) > 1 and grades(student) is not None:
-            continue
-        try:
-            done = _nbgrader(course, "autograde", assignment, f"--student={student}", "--create", "--force",
-                             timeout=notebook_timeout)
-        except subprocess.TimeoutExpired:
-            failures[student] = f"grading took longer than {notebook_timeout:.0f} s and was stopped"
-            continue
-        if done.returncode != 0 or grades(student) is None:
-            log = done.stdout + done.stderr
-            if "DeadKernelError" in log or "Kernel died" in log:
-                failures[student] = "its kernel died while it ran (a cell that ends Python, or runs out of memory): not graded"
-            else:
-                failures[student] = "nbgrader could not grade it: " + " / ".join(log.strip().splitlines()[-3:])
-    rows = []
-    for student, notes in sorted(students.items()):
-        if student in failures:
-            rows.extend(_zero(student, assignment, questions, "; ".join([*notes, failures[student]])))
-            continue
-        timed_out = _timed_out_cells(course / "autograded" / student / assignment / expected)
-        if timed_out:
-            notes = [*notes, f"{timed_out} cell(s) ran past the time limit and were stopped"]
-        graded = grades(student) or {}
-        rows.extend(Score(student, assignment, q, float(graded[q]) if graded.get(q) is not None else 0.0, m, "; ".join(notes))
-                    for q, m in questions)
-    return rows
+def _judge(course: Path, student: str, assignment: str, notes: list[str], questions: list[tuple[str, float]], *,
+           cell_timeout: int, notebook_timeout: float, sandboxed: bool, user: int) -> list[Score]:
+    """Grade one placed submission in a judge process of its own (``python -m gradbook.grading``)."""
+    work = course / "work" / student / assignment
+    scratch = work / "scratch"
+    scratch.mkdir(parents=True)
+    report_path = work / "report.json"
+    argv = [sys.executable, "-m", "gradbook.grading", "judge",
+            str(course / "source" / assignment / f"{assignment}.ipynb"),
+            str(course / "submitted" / student / assignment / f"{assignment}.ipynb"),
+            str(scratch), str(report_path), f"--cell-timeout={cell_timeout}", f"--user={user}"]
+    if not sandboxed:
+        argv.append("--unsandboxed")
+    if shutil.which("prlimit"):  # the judge trains the students' models: bound its memory too
+        argv = ["prlimit", f"--as={JUDGE_MEMORY_BYTES}", "--", *argv]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    notes = list(notes)
+    try:
+        done = subprocess.run(argv, cwd=work, capture_output=True, text=True, timeout=notebook_timeout, env=env,
+                              start_new_session=True)
+        if done.returncode != 0 and not report_path.is_file():
+            notes.append("the grader failed: " + " / ".join((done.stdout + done.stderr).strip().splitlines()[-3:]))
+    except subprocess.TimeoutExpired:
+        notes.append(f"grading took longer than {notebook_timeout:.0f} s and was stopped")
+    report = grading.Report.from_dict(json.loads(report_path.read_text())) if report_path.is_file() else grading.Report([])
+    shutil.rmtree(scratch, ignore_errors=True)
+    note = "; ".join([*notes, *report.notes])
+    attempts = "; ".join(report.attempts)
+    graded = {q.name: q for q in report.questions}
+    return [Score(student, assignment, name, graded[name].score if name in graded else 0.0, points, note,
+                  graded[name].message if name in graded else "not graded", attempts)
+            for name, points in questions]
 
 
 def write_csv(scores: Iterable[Score], path: Path) -> Path:
     """Write one row per student, assignment and question, plus a ``TOTAL`` row per student and
-    assignment: ``student, assignment, question, score, max_score, note``.
+    assignment: ``student, assignment, question, score, max_score, note, attempts``.
 
     Parameters
     ----------
@@ -409,23 +443,108 @@ def write_csv(scores: Iterable[Score], path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     totals: dict[tuple[str, str], list[float]] = {}
-    notes: dict[tuple[str, str], str] = {}
+    first: dict[tuple[str, str], Score] = {}
     with path.open("w", newline="") as f:
         out = csv.writer(f)
-        out.writerow(["student", "assignment", "question", "score", "max_score", "note"])
+        out.writerow(["student", "assignment", "question", "score", "max_score", "note", "attempts"])
         for s in scores:
-            out.writerow([s.student, s.assignment, s.question, f"{s.score:g}", f"{s.max_score:g}", s.note])
+            out.writerow([s.student, s.assignment, s.question, f"{s.score:g}", f"{s.max_score:g}", s.note, s.attempts])
             t = totals.setdefault((s.student, s.assignment), [0.0, 0.0])
             t[0] += s.score
             t[1] += s.max_score
-            notes.setdefault((s.student, s.assignment), s.note)
+            first.setdefault((s.student, s.assignment), s)
         for (student, assignment), (score, top) in totals.items():
-            out.writerow([student, assignment, "TOTAL", f"{score:g}", f"{top:g}", notes[(student, assignment)]])
+            s = first[student, assignment]
+            out.writerow([student, assignment, "TOTAL", f"{score:g}", f"{top:g}", s.note, s.attempts])
     return path
 
 
+def write_json(scores: Iterable[Score], path: Path) -> Path:
+    """Write the scores, failure messages included, as JSON: what :func:`write_feedback` reads.
+
+    Parameters
+    ----------
+    scores : iterable of Score
+    path : path-like
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([dataclasses.asdict(s) for s in scores], indent=1))
+    return path
+
+
+def read_json(path: Path) -> list[Score]:
+    """The scores :func:`write_json` wrote.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    list of Score
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file (grade first).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No grades at {path}: grade the submissions first (make grade SUBMISSIONS=dir).")
+    return [Score(**row) for row in json.loads(path.read_text())]
+
+
+def write_feedback(scores: Iterable[Score], out: Path) -> list[Path]:
+    """One HTML page per student and assignment: the score per question, and why each failed.
+
+    A failed question shows the failing visible test's error message, or "a hidden test
+    failed"; the hidden tests' source never appears, nor the instructor's notes on attempts.
+    The pages go to ``out/<student>/<assignment>/<assignment>.html``, the layout nbgrader's own
+    feedback step uses.
+
+    Parameters
+    ----------
+    scores : iterable of Score
+        As :func:`grade` or :func:`read_json` give them.
+    out : path-like
+        The feedback folder (created if needed).
+
+    Returns
+    -------
+    list of Path
+        The pages written.
+    """
+    groups: dict[tuple[str, str], list[Score]] = {}
+    for s in scores:
+        if s.assignment != "-" and s.question != "-":
+            groups.setdefault((s.student, s.assignment), []).append(s)
+    written = []
+    for (student, assignment), rows in sorted(groups.items()):
+        total, top = sum(r.score for r in rows), sum(r.max_score for r in rows)
+        table = tables.html_table(
+            [[r.question, f"{r.score:g}", f"{r.max_score:g}", "" if r.score >= r.max_score else (r.message or "failed")]
+             for r in rows],
+            ["question", "score", "out of", "why it failed"])
+        note = f"<p>{html.escape(rows[0].note)}</p>" if rows[0].note else ""
+        page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                f"<title>{html.escape(assignment)}: feedback for {html.escape(student)}</title></head><body>\n"
+                f"<h1>{html.escape(assignment)}</h1>\n<p>{html.escape(student)}: {total:g} / {top:g}</p>\n"
+                f"{table}\n{note}\n</body></html>\n")
+        path = Path(out) / student / assignment / f"{assignment}.html"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page)
+        written.append(path)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m gradbook.classroom release OUT`` or ``grade SUBMISSIONS CSV``.
+    """``python -m gradbook.classroom release OUT``, ``grade SUBMISSIONS CSV`` or ``feedback JSON OUT``.
 
     Parameters
     ----------
@@ -436,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     -------
     int
         The exit status: 0 on success, 2 when the sources or submissions cannot be read or
-        graded (the reason is printed to stderr).
+        graded, or no sandbox can be made (the reason is printed to stderr).
     """
     import argparse
 
@@ -446,20 +565,32 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     rel = sub.add_parser("release", help="write the student versions")
     rel.add_argument("out", type=Path)
-    grd = sub.add_parser("grade", help="grade a folder of submissions and write a CSV")
+    grd = sub.add_parser("grade", help="grade a folder of submissions and write a CSV (and the same as JSON beside it)")
     grd.add_argument("submissions", type=Path)
     grd.add_argument("csv", type=Path)
+    grd.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: one per core)")
+    grd.add_argument("--unsandboxed", action="store_true",
+                     help="grade without the sandbox: the students' code runs with your rights")
+    fbk = sub.add_parser("feedback", help="write one feedback page per student and assignment")
+    fbk.add_argument("grades", type=Path, help="the JSON file `grade` wrote beside its CSV")
+    fbk.add_argument("out", type=Path)
     args = parser.parse_args(argv)
     try:
         if args.command == "release":
             for path in release(args.source, args.out, cell_timeout=args.cell_timeout):
                 print(f"released {path}")
             return 0
-        scores = grade(args.submissions, source=args.source, cell_timeout=args.cell_timeout)
-    except (FileNotFoundError, RuntimeError) as err:
+        if args.command == "feedback":
+            pages = write_feedback(read_json(args.grades), args.out)
+            print(f"wrote {len(pages)} feedback pages to {args.out}")
+            return 0
+        scores = grade(args.submissions, source=args.source, cell_timeout=args.cell_timeout, jobs=args.jobs,
+                       sandboxed=not args.unsandboxed)
+    except (FileNotFoundError, RuntimeError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     write_csv(scores, args.csv)
+    write_json(scores, args.csv.with_suffix(".json"))
     by_student: dict[str, list[float]] = {}
     for s in scores:
         t = by_student.setdefault(s.student, [0.0, 0.0])
@@ -467,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
         t[1] += s.max_score
     for student, (score, top) in by_student.items():
         print(f"{student}: {score:g} / {top:g}")
-    print(f"wrote {args.csv}")
+    print(f"wrote {args.csv} and {args.csv.with_suffix('.json')}")
     return 0
 
 

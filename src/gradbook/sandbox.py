@@ -6,11 +6,13 @@ Python installation, the paths the caller names in ``readonly`` (all read-only) 
 folder, ``scratch``; nothing else of the file system (no home folder, no course folder), no
 network, no other process. ``prlimit`` bounds its memory, processes, CPU time and file size;
 :func:`run` itself bounds its wall time and the output it keeps, and always returns.
+:func:`start` starts one and returns at once, for a caller that talks to it through pipes
+(the grader's student kernel); :func:`kill` ends it.
 
 When the grader runs as root (as in CI), the sandboxed process does not: root's process count
 is never limited by the kernel, so the sandbox drops to :data:`SANDBOX_UID` (``nobody``) first,
-and :func:`run` hands ``scratch`` to that user. All sandboxes of one machine then share the
-process limit of that one user; grading in parallel as root needs a uid per job (a later step).
+and :func:`start` hands ``scratch`` to that user. All sandboxes of one machine then share the
+process limit of that one user unless each gets a ``user`` of its own (as parallel grading does).
 Run as an ordinary user, the sandbox gets its own user namespace and the process limit counts
 its own processes only.
 
@@ -28,12 +30,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gradbook.validation import check_number, check_whole
 
-__all__ = ["SANDBOX_UID", "Limits", "Result", "SandboxUnavailable", "command", "run", "unavailable"]
+__all__ = ["SANDBOX_UID", "Limits", "Result", "SandboxUnavailable", "command", "kill", "run", "start", "unavailable"]
 
 #: The user a sandbox started by root runs as (``nobody`` on Debian).
 SANDBOX_UID = 65534
@@ -213,7 +215,8 @@ def _mounts(paths: Sequence[tuple[str, str]]) -> list[str]:
     return args
 
 
-def command(argv: Sequence[str], *, scratch, readonly: Sequence = (), limits: Limits = Limits()) -> list[str]:
+def command(argv: Sequence[str], *, scratch, readonly: Sequence = (), limits: Limits = Limits(),
+            user: int = SANDBOX_UID, env: Mapping[str, str] | None = None) -> list[str]:
     """The bubblewrap command line that runs ``argv`` in a sandbox.
 
     Read-only: :data:`SYSTEM_PATHS` that exist here, ``sys.prefix`` and ``sys.base_prefix`` (the
@@ -221,7 +224,8 @@ def command(argv: Sequence[str], *, scratch, readonly: Sequence = (), limits: Li
     alone (and a private ``/tmp`` of ``limits.file_bytes``). The command starts in ``scratch``
     with only ``PATH``, ``HOME`` (= ``scratch``) and ``LANG`` set, in new namespaces (no network,
     no other process), and ``prlimit`` applies ``limits``. As root, ``setpriv`` first turns it
-    into :data:`SANDBOX_UID`, so ``scratch`` must be writable by that user (:func:`run` sees to it).
+    into ``user`` (:data:`SANDBOX_UID` unless told), so ``scratch`` must be writable by that user
+    (:func:`start` sees to it).
 
     Parameters
     ----------
@@ -232,6 +236,12 @@ def command(argv: Sequence[str], *, scratch, readonly: Sequence = (), limits: Li
     readonly : sequence of str or path
         More existing paths the command may read (a package's source, say).
     limits : Limits
+    user : int, default :data:`SANDBOX_UID`
+        The user the command runs as when the caller is root (ignored otherwise). Sandboxes
+        that run at once should each get their own, so that one's processes do not count
+        against another's limit.
+    env : mapping of str to str, optional
+        Environment variables to set inside, besides ``PATH``, ``HOME`` and ``LANG``.
 
     Returns
     -------
@@ -278,8 +288,13 @@ def command(argv: Sequence[str], *, scratch, readonly: Sequence = (), limits: Li
             *_namespaces(), "--die-with-parent", "--new-session",
             "--chdir", scratch,
             "--clearenv", "--setenv", "PATH", bin_path, "--setenv", "HOME", scratch, "--setenv", "LANG", "C.UTF-8"]
+    for name, value in (env or {}).items():
+        if not (isinstance(name, str) and isinstance(value, str) and name and "=" not in name):
+            raise ValueError(f"env must map variable names to strings, got {name!r}: {value!r}.")
+        args += ["--setenv", name, value]
     if _as_root():
-        args += ["setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups", "--no-new-privs"]
+        user = check_whole(user, "user", minimum=1)
+        args += ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--no-new-privs"]
     args += ["prlimit", f"--as={limits.memory_bytes}", f"--nproc={limits.processes}",
              f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}", f"--fsize={limits.file_bytes}", "--core=0", "--"]
     return args + argv
@@ -292,21 +307,67 @@ def _signal_name(number: int) -> str:
         return "unknown"
 
 
-def _kill(process: subprocess.Popen) -> None:
-    """Kill the sandbox: bwrap's process group; the processes inside die with it (their
-    parent's death signal, and the end of their PID namespace)."""
+def start(argv: Sequence[str], *, scratch, limits: Limits = Limits(), readonly: Sequence = (),
+          user: int = SANDBOX_UID, env: Mapping[str, str] | None = None, pass_fds: Sequence[int] = (),
+          stdout=subprocess.PIPE, stderr=subprocess.PIPE) -> subprocess.Popen:
+    """Start ``argv`` in a sandbox (see :func:`command`) and return at once.
+
+    The caller owns the process: it bounds its wall time (``limits.wall_seconds`` is not
+    enforced here) and ends it with :func:`kill`. The sandbox is the leader of a process group
+    of its own, and everything inside dies with it. As root, ``scratch`` and everything in it
+    are first given to ``user`` (and ``scratch`` made mode 0755).
+
+    Parameters
+    ----------
+    argv, scratch, limits, readonly, user, env
+        As for :func:`command`.
+    pass_fds : sequence of int
+        Open file descriptors the command inherits, at the same numbers (pipes to talk to it).
+    stdout, stderr
+        As for :class:`subprocess.Popen`; pipes by default.
+
+    Returns
+    -------
+    subprocess.Popen
+
+    Raises
+    ------
+    SandboxUnavailable
+        When :func:`unavailable` gives a reason; the message names it and the fix.
+    """
+    reason = unavailable()
+    if reason is not None:
+        raise SandboxUnavailable(reason)
+    args = command(argv, scratch=scratch, readonly=readonly, limits=limits, user=user, env=env)
+    if _as_root():
+        for folder, _, files in os.walk(scratch):
+            for name in (folder, *(os.path.join(folder, f) for f in files)):
+                os.chown(name, user, user, follow_symlinks=False)
+        os.chmod(scratch, 0o755)  # bwrap enters it as a root without capabilities, before setpriv
+    return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                            pass_fds=tuple(pass_fds), start_new_session=True)
+
+
+def kill(process: subprocess.Popen) -> None:
+    """Kill a sandbox that :func:`start` started, and everything in it, and reap it.
+
+    Parameters
+    ----------
+    process : subprocess.Popen
+    """
     try:
-        os.killpg(process.pid, signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGKILL)  # the processes inside die with bwrap (--die-with-parent)
     except ProcessLookupError:
         pass
+    process.wait()
 
 
-def run(argv: Sequence[str], *, scratch, limits: Limits = Limits(), readonly: Sequence = ()) -> Result:
+def run(argv: Sequence[str], *, scratch, limits: Limits = Limits(), readonly: Sequence = (),
+        user: int = SANDBOX_UID) -> Result:
     """Run ``argv`` in a sandbox (see :func:`command`) and return how it ended; never hangs.
 
     Output is read as it comes; past ``limits.output_bytes`` (stdout and stderr together) the
-    sandbox is killed. After ``limits.wall_seconds`` it is killed too. As root, ``scratch`` and
-    everything in it are first given to :data:`SANDBOX_UID` (and ``scratch`` made mode 0755).
+    sandbox is killed. After ``limits.wall_seconds`` it is killed too.
 
     Parameters
     ----------
@@ -315,6 +376,8 @@ def run(argv: Sequence[str], *, scratch, limits: Limits = Limits(), readonly: Se
         An existing folder, the only one the command can write.
     limits : Limits
     readonly : sequence of str or path
+    user : int, default :data:`SANDBOX_UID`
+        As for :func:`command`.
 
     Returns
     -------
@@ -333,22 +396,11 @@ def run(argv: Sequence[str], *, scratch, limits: Limits = Limits(), readonly: Se
     >>> result.returncode, result.stdout, result.reason
     (0, '42\\n', None)
     """
-    reason = unavailable()
-    if reason is not None:
-        raise SandboxUnavailable(reason)
-    args = command(argv, scratch=scratch, readonly=readonly, limits=limits)
-    if _as_root():
-        for folder, _, files in os.walk(scratch):
-            for name in (folder, *(os.path.join(folder, f) for f in files)):
-                os.chown(name, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
-        os.chmod(scratch, 0o755)  # bwrap enters it as a root without capabilities, before setpriv
-
     started = time.monotonic()
+    process = start(argv, scratch=scratch, limits=limits, readonly=readonly, user=user)
     deadline = started + limits.wall_seconds
     chunks = {"stdout": [], "stderr": []}
     kept, truncated, why = 0, False, None
-    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True)
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ, "stdout")
         selector.register(process.stderr, selectors.EVENT_READ, "stderr")
@@ -369,13 +421,12 @@ def run(argv: Sequence[str], *, scratch, limits: Limits = Limits(), readonly: Se
                     truncated, why = True, "output limit"
                     break
     if why is not None:
-        _kill(process)
+        kill(process)
     try:
-        process.wait(timeout=max(0.0, deadline - time.monotonic()) if why is None else 30)
+        process.wait(timeout=max(0.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
         why = "timeout"
-        _kill(process)
-        process.wait()
+        kill(process)
     process.stdout.close()
     process.stderr.close()
 
