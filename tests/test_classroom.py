@@ -1,6 +1,6 @@
-"""The classroom workflow end to end: release the assignments, grade a folder of submissions with
-nbgrader, and write the CSV. One grading run covers every case (it takes a few minutes: each
-submission runs in its own kernel)."""
+"""The classroom workflow end to end: release the assignments with nbgrader, grade a folder of
+submissions (honest, broken and hostile) in the sandbox, write the CSV and the feedback pages. One
+grading run covers most cases (it takes a few minutes: each submission runs in its own kernel)."""
 
 from __future__ import annotations
 
@@ -104,24 +104,114 @@ def graded(released, tmp_path_factory):
             cell["source"] = "pass  # nothing to see here"
     _put(subs, "edits_tests", "gradient_descent", edited)
     _put(subs, "renames", "gradient_descent", _solved(gd, "gradient_descent"), name="my homework (final).ipynb")
-    _put(subs, "kills_kernel", "gradient_descent", _solved(gd, "gradient_descent", {"gd_impl": "import os\nos._exit(1)"}))
     _put(subs, "not_a_notebook", "gradient_descent", "def gradient_descent(): ...  # a .py file renamed")
     _put(subs, "two_notebooks", "gradient_descent", gd, name="a.ipynb")
     _put(subs, "two_notebooks", "gradient_descent", gd, name="b.ipynb")
     _put(subs, "empty", "gradient_descent", None)
     _put(subs, "lost", "homework_7", gd, name="homework_7.ipynb")
+    for student, replace in HOSTILE.items():
+        _put(subs, student, "gradient_descent", _solved(gd, "gradient_descent", replace))
+    conv = released["convolution"]
+    _put(subs, "peeks_at_frames", "convolution", _solved(conv, "convolution", {"conv_impl": PEEKS_AT_FRAMES}))
+    huge = _solved(gd, "gradient_descent")
+    huge["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "x" * (classroom.MAX_NOTEBOOK_BYTES + 1)})
+    _put(subs, "huge_notebook", "gradient_descent", huge)
+    canary = tmp_path_factory.mktemp("instructor_home") / "canary.txt"
+    canary.write_text("untouched")
+    _put(subs, "writes_files", "gradient_descent", _solved(gd, "gradient_descent", {"gd_impl": _writes_files(canary, subs)}))
+    watched = [subs, SOURCE, canary.parent, Path.home() / ".bashrc"]
+    before = _files(watched)
     scores = classroom.grade(subs, source=SOURCE, cell_timeout=CELL_TIMEOUT)
-    return scores, subs
+    return scores, subs, {"before": before, "after": _files(watched), "canary": canary}
+
+
+def _files(roots: list[Path]) -> dict[str, bytes]:
+    """Every file under ``roots`` (a file stands for itself), with its bytes."""
+    found = {}
+    for root in roots:
+        for p in ([root] if root.is_file() else sorted(root.rglob("*"))):
+            if p.is_file():
+                found[str(p)] = p.read_bytes()
+    return found
+
+
+# Hostile submissions of the gradient-descent assignment, each with the right LR_MAX (2 points of
+# real work) and a gradient_descent that cheats (0 points), except exhausts_memory, whose
+# gradient_descent is right (5 points). {grade_id: replacement source}.
+_RIGHT_LR = "LR_MAX = 0.2"
+_WRONG_GD = "def gradient_descent(grad, x0, learning_rate, steps):\n    return np.zeros((steps + 1, 1))\n"
+HOSTILE = {
+    # Find the instructor's notebook (solutions and hidden tests) and run its solution.
+    "reads_solutions": {"lr_answer": _RIGHT_LR, "gd_impl": (
+        "import glob, json, os\n"
+        f"paths = glob.glob('../../../../source/*/*.ipynb') + glob.glob({str(SOURCE)!r} + '/*/*.ipynb')\n"
+        "paths += glob.glob('/tmp/**/source/gradient_descent/*.ipynb', recursive=True)\n"
+        "for path in paths:\n"
+        "    for cell in json.load(open(path))['cells']:\n"
+        "        if 'def gradient_descent' in ''.join(cell['source']):\n"
+        "            exec(''.join(cell['source']))\n"
+        "assert paths, 'found no instructor notebook'\n")},
+    # Make every test pass whatever the answer: no-op asserts and comparisons.
+    "patches_asserts": {"lr_answer": _RIGHT_LR, "gd_impl": (
+        "import builtins, numpy.testing\n"
+        "np.testing.assert_allclose = numpy.testing.assert_array_equal = lambda *a, **k: None\n"
+        "builtins.AssertionError = type('Nothing', (Exception,), {})\n"
+        "builtins.isinstance = lambda *a: True\n" + _WRONG_GD)},
+    # An answer object that says whatever the test wants to hear.
+    "lies": {"lr_answer": "class Liar(float):\n    def __eq__(self, other):\n        return True\n"
+                          "    def __lt__(self, other):\n        return True\n    def __gt__(self, other):\n"
+                          "        return True\nLR_MAX = Liar(0.9)\n",
+             "gd_impl": ("class Path:\n    shape = (4, 1)\n    def __eq__(self, other):\n        return True\n"
+                         "    def __sub__(self, other):\n        return np.zeros((4, 1))\n"
+                         "    def __getitem__(self, key):\n        return np.array([1.0, 0.8, 0.64, 0.512])\n"
+                         "    def __array__(self, *a, **k):\n        return np.array([[1.0], [0.8], [0.64], [0.512]])\n"
+                         "def gradient_descent(grad, x0, learning_rate, steps):\n    return Path()\n")},
+    # Exhaust memory in the answer cell after a right definition: the definition still counts.
+    "exhausts_memory": {"lr_answer": _RIGHT_LR + "\nhog = bytearray(64 * 2**30)"},
+    "exits": {"lr_answer": _RIGHT_LR, "gd_impl": "import os\nos._exit(1)"},
+    "kills_itself": {"lr_answer": _RIGHT_LR, "gd_impl": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"},
+    "kills_everything": {"lr_answer": _RIGHT_LR, "gd_impl": "import os, signal\nos.kill(-1, signal.SIGKILL)"},
+    # Write garbage into the pipe to the grader (its numbers are on the kernel's command line).
+    "forges_messages": {"lr_answer": _RIGHT_LR, "gd_impl": (
+        "import os, sys\nos.write(int(sys.argv[-1]), (2**62).to_bytes(8, 'big') + b'{}')\n" + _WRONG_GD)},
+}
+
+PEEKS_AT_FRAMES = (
+    "import gc, inspect, sys\n"
+    "def conv2d(x, w, stride=1, padding='valid'):\n"
+    "    for frame in inspect.stack():\n"
+    "        if 'expected' in frame.frame.f_locals:\n"
+    "            return frame.frame.f_locals['expected']\n"
+    "    for obj in gc.get_objects():\n"
+    "        if isinstance(obj, dict) and 'expected' in obj:\n"
+    "            return obj['expected']\n"
+    "    return np.zeros((3, 3, 1))\n"
+)
+
+
+def _writes_files(canary: Path, submissions: Path) -> str:
+    """An answer cell that tries to change files outside its scratch folder, then answers wrong."""
+    targets = [canary, SOURCE / "gradient_descent" / "gradient_descent.ipynb",
+               submissions / "solution" / "gradient_descent" / "gradient_descent.ipynb",
+               Path.home() / ".bashrc", Path("../../../../gradebook.db"), Path("../../../other/evil.py")]
+    return ("import os\nfor path in %r:\n    try:\n        with open(path, 'w') as f:\n            f.write('owned')\n"
+            "    except OSError:\n        pass\n" % [str(t) for t in targets]) + _WRONG_GD
 
 
 @pytest.fixture(scope="module")
 def graded_loop(released, tmp_path_factory):
-    """A submission that never returns, graded on its own with a short cell limit: the gradient-descent
-    assignment's cells need only NumPy, so 10 s is ample for the others, and the suite does not wait
-    out the graders' default limit."""
+    """Submissions that never return, graded with a short cell limit: the gradient-descent
+    assignment's cells need only NumPy, so 10 s is ample for the others, and the suite does not
+    wait out the graders' default limit. Each has the right LR_MAX in another cell."""
     subs = tmp_path_factory.mktemp("loop_submission")
-    _put(subs, "loops", "gradient_descent", _solved(released["gradient_descent"], "gradient_descent",
-                                                    {"gd_impl": "while True:\n    pass"}))
+    gd = released["gradient_descent"]
+    for student, gd_impl in {
+        "loops": "while True:\n    pass",
+        "fork_bomb": "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
+        "floods_output": "while True:\n    print('spam' * 1000)",
+        "hangs_when_called": "def gradient_descent(grad, x0, learning_rate, steps):\n    while True:\n        pass",
+    }.items():
+        _put(subs, student, "gradient_descent", _solved(gd, "gradient_descent", {"gd_impl": gd_impl, "lr_answer": _RIGHT_LR}))
     return classroom.grade(subs, source=SOURCE, cell_timeout=LOOP_CELL_TIMEOUT), subs
 
 
@@ -181,12 +271,17 @@ def test_a_submission_that_errors_loses_only_that_question(graded):
     score, top, rows = _gd(graded, "errors")
     by_q = {r.question: r.score for r in rows}
     assert by_q == {"gd_test": 0, "lr_test": 2}
+    assert {r.question: r.message for r in rows}["gd_test"] == "ZeroDivisionError: division by zero"
 
 
-def test_an_infinite_loop_is_stopped_by_the_cell_time_limit(graded_loop):
-    score, top, rows = _gd(graded_loop, "loops")
-    assert {r.question: r.score for r in rows} == {"gd_test": 0, "lr_test": 2}
+@pytest.mark.parametrize("student", ["loops", "fork_bomb", "floods_output", "hangs_when_called"])
+def test_a_cell_that_never_ends_is_stopped_and_the_rest_is_graded(graded_loop, student):
+    # An endless loop, a fork bomb, an endless stream of output, a function that hangs when the test
+    # calls it: each is stopped at the cell limit, the kernel starts again, and LR_MAX still scores.
+    score, top, rows = _gd(graded_loop, student)
+    assert {r.question: r.score for r in rows} == {"gd_test": 0, "lr_test": 2}, rows[0].note
     assert all("time limit" in r.note for r in rows), rows[0].note
+    assert all(r.student == student for r in rows) and len(rows) == 2
 
 
 def test_the_default_cell_limit_leaves_room_for_the_fixes_training_test():
@@ -196,23 +291,73 @@ def test_the_default_cell_limit_leaves_room_for_the_fixes_training_test():
 
 
 def test_grading_past_the_notebook_limit_is_stopped_with_a_note(released, tmp_path):
-    # A cell that sleeps within the cell limit, so only the whole-notebook limit can stop it.
+    # A cell that sleeps within the cell limit, so only the whole-notebook limit can stop it; the
+    # question graded before it keeps its score.
     subs = tmp_path / "subs"
-    _put(subs, "sleeps", "gradient_descent", _solved(released["gradient_descent"], "gradient_descent",
-                                                     {"gd_impl": "import time\ntime.sleep(120)"}))
-    rows = classroom.grade(subs, source=SOURCE, cell_timeout=900, notebook_timeout=20)
+    gd = released["gradient_descent"]
+    nb = _solved(gd, "gradient_descent", {"lr_answer": "import time\ntime.sleep(120)"})
+    _put(subs, "sleeps", "gradient_descent", nb)
+    rows = classroom.grade(subs, source=SOURCE, cell_timeout=900, notebook_timeout=20, jobs=1)
     assert [r.student for r in rows] == ["sleeps", "sleeps"]
-    assert all(r.score == 0 for r in rows)
+    assert {r.question: r.score for r in rows} == {"gd_test": 3, "lr_test": 0}
     assert all("grading took longer than 20 s and was stopped" in r.note for r in rows), rows[0].note
 
 
-def test_a_submission_that_kills_its_kernel_gets_zero_and_the_others_are_still_graded(graded):
-    # All of an assignment's submissions are graded in one nbgrader run; this one fails there and
-    # again alone, and says why. The others of the same run keep their scores.
-    score, top, rows = _gd(graded, "kills_kernel")
-    assert score == 0 and top == 5
-    assert all("kernel died" in r.note for r in rows), rows[0].note
+@pytest.mark.parametrize("student", ["exits", "kills_itself", "kills_everything", "forges_messages"])
+def test_a_submission_that_ends_its_kernel_keeps_what_its_other_cells_earn(graded, student):
+    # os._exit, SIGKILL to itself, garbage sent down the pipe to the grader: the kernel is started
+    # again without that cell, and LR_MAX (another cell) scores. SIGKILL to every process it can
+    # reach (kill -1) finds none but itself and the sandbox's init, which it spares: nothing stops.
+    score, top, rows = _gd(graded, student)
+    assert {r.question: r.score for r in rows} == {"gd_test": 0, "lr_test": 2}, rows[0].note
+    restarted = "student kernel stopped" in rows[0].note and "started again" in rows[0].note
+    assert restarted == (student != "kills_everything"), rows[0].note
+    assert "tries to end or signal the kernel" in rows[0].attempts or student == "forges_messages"
     assert _gd(graded, "solution")[0] == 5 and _gd(graded, "renames")[0] == 5
+
+
+def test_reading_the_instructors_notebooks_finds_nothing(graded):
+    score, top, rows = _gd(graded, "reads_solutions")
+    assert {r.question: r.score for r in rows} == {"gd_test": 0, "lr_test": 2}
+    assert "reads or writes files" in rows[0].attempts
+    assert {r.question: r.message for r in rows}["gd_test"] == "NameError: name 'gradient_descent' is not defined"
+
+
+def test_patched_asserts_and_lying_answers_score_nothing(graded):
+    score, top, rows = _gd(graded, "patches_asserts")
+    assert {r.question: r.score for r in rows} == {"gd_test": 0, "lr_test": 2}
+    assert "replaces a testing function" in rows[0].attempts and "built-ins" in rows[0].attempts
+    score, top, rows = _gd(graded, "lies")
+    assert score == 0 and top == 5
+    assert "not plain data" in rows[0].note and "overrides comparison" in rows[0].attempts
+    assert "not plain data" in {r.question: r for r in rows}["gd_test"].message
+
+
+def test_looking_into_the_callers_frames_finds_no_expected_value(graded):
+    score, top, rows = _total(graded[0], "peeks_at_frames", "convolution")
+    assert {r.question: r.score for r in rows} == {"size_test": 2, "conv_test": 0}
+    assert "looks into the caller's frames" in rows[0].attempts
+
+
+def test_memory_exhaustion_fails_that_cell_only(graded):
+    score, top, rows = _gd(graded, "exhausts_memory")
+    assert score == top == 5
+    assert "ran out of memory" in rows[0].note, rows[0].note
+
+
+def test_no_file_outside_the_sandbox_changed(graded):
+    _, _, files = graded
+    assert files["canary"].read_text() == "untouched"
+    assert files["after"] == files["before"]  # submissions, the instructor's sources, the home folder
+    score, _, rows = _gd(graded, "writes_files")
+    assert {r.question: r.score for r in rows} == {"gd_test": 0, "lr_test": 2}
+    assert "reads or writes files" in rows[0].attempts
+
+
+def test_a_huge_notebook_is_refused_without_reading_it(graded):
+    score, top, rows = _gd(graded, "huge_notebook")
+    assert score == 0 and top == 5
+    assert "over the limit of 16 MiB" in rows[0].note and "Clear Outputs" in rows[0].note
 
 
 def test_deleted_test_cells_are_restored_and_graded(graded):
@@ -258,7 +403,7 @@ def test_every_student_was_graded(graded):
 
 # -- CSV -----------------------------------------------------------------------------------------
 def test_csv_has_a_row_per_question_and_a_total_per_student(graded, tmp_path):
-    scores, _ = graded
+    scores = graded[0]
     path = classroom.write_csv(scores, tmp_path / "out" / "scores.csv")
     rows = list(csv.DictReader(path.open()))
     assert len(rows) == len(scores) + len({(s.student, s.assignment) for s in scores})
@@ -295,3 +440,73 @@ def test_nbgrader_is_the_classroom_extra_not_a_book_requirement():
     assert any(r.startswith("nbgrader") for r in extras["classroom"])
     requirements = (ROOT / "requirements.txt").read_text().splitlines()
     assert not any(line.strip().startswith("nbgrader") for line in requirements)
+
+
+# -- feedback, the sandbox, parallel grading --------------------------------------------------------
+def _hidden_lines() -> list[str]:
+    """Every line of every hidden test region of the instructor's notebooks (longer than 12 characters)."""
+    lines, inside = [], False
+    for a in classroom.ASSIGNMENTS:
+        for cell in json.loads((SOURCE / a / f"{a}.ipynb").read_text())["cells"]:
+            for line in "".join(cell["source"]).splitlines():
+                if "HIDDEN TESTS" in line:
+                    inside = "BEGIN" in line
+                elif inside and len(line.strip()) > 12:
+                    lines.append(line.strip())
+    return lines
+
+
+HIDDEN_SOURCE = _hidden_lines()
+
+
+def test_feedback_shows_scores_and_visible_messages_but_never_hidden_tests(graded, tmp_path):
+    scores = graded[0]
+    path = classroom.write_json(scores, tmp_path / "grades.json")
+    pages = classroom.write_feedback(classroom.read_json(path), tmp_path / "feedback")
+    assert tmp_path / "feedback" / "errors" / "gradient_descent" / "gradient_descent.html" in pages
+    errors = (tmp_path / "feedback" / "errors" / "gradient_descent" / "gradient_descent.html").read_text()
+    assert "2 / 5" in errors and "ZeroDivisionError: division by zero" in errors
+    partial = (tmp_path / "feedback" / "partial" / "gradient_descent" / "gradient_descent.html").read_text()
+    assert "a hidden test failed" in partial  # LR_MAX = 0.1 passes the visible test, fails the hidden one
+    assert len(HIDDEN_SOURCE) > 20
+    for page in pages:
+        text = page.read_text()
+        leaked = [line for line in HIDDEN_SOURCE if line in text]
+        assert not leaked, (page, leaked)
+        assert "overrides comparison" not in text  # the instructor's notes on attempts stay in the CSV
+
+
+def test_csv_notes_the_attempts(graded, tmp_path):
+    path = classroom.write_csv(graded[0], tmp_path / "grades.csv")
+    rows = {(r["student"], r["question"]): r for r in csv.DictReader(path.open()) if r["assignment"] == "gradient_descent"}
+    assert "replaces a testing function" in rows["patches_asserts", "TOTAL"]["attempts"]
+    assert rows["solution", "TOTAL"]["attempts"] == ""
+
+
+def test_without_a_sandbox_grading_refuses_and_says_how_to_go_on(released, tmp_path, monkeypatch):
+    from gradbook import sandbox
+
+    monkeypatch.setattr(sandbox, "unavailable", lambda: "The grading sandbox needs `bwrap`, which is not on PATH.")
+    subs = tmp_path / "subs"
+    _put(subs, "solution", "gradient_descent", _solved(released["gradient_descent"], "gradient_descent"))
+    with pytest.raises(sandbox.SandboxUnavailable, match=r"needs `bwrap`.*UNSANDBOXED=1"):
+        classroom.grade(subs, source=SOURCE)
+    assert classroom.main(["grade", str(subs), str(tmp_path / "g.csv")]) == 2
+    assert not (tmp_path / "g.csv").exists()
+
+
+def test_unsandboxed_grading_when_asked_and_jobs_give_the_same_scores(released, tmp_path):
+    subs = tmp_path / "subs"
+    gd = released["gradient_descent"]
+    _put(subs, "solution", "gradient_descent", _solved(gd, "gradient_descent"))
+    _put(subs, "partial", "gradient_descent", _solved(gd, "gradient_descent", PARTIAL["gradient_descent"]))
+    _put(subs, "untouched", "gradient_descent", gd)
+    out = tmp_path / "grades.csv"
+    assert classroom.main(["grade", str(subs), str(out), "--unsandboxed", "--jobs", "1"]) == 0
+    totals = {r["student"]: r["score"] for r in csv.DictReader(out.open()) if r["question"] == "TOTAL"}
+    assert totals == {"partial": "3", "solution": "5", "untouched": "0"}
+    parallel = classroom.grade(subs, source=SOURCE, jobs=3)
+    assert {s.student: 0 for s in parallel} == {"partial": 0, "solution": 0, "untouched": 0}
+    assert sum(s.score for s in parallel if s.student == "partial") == 3
+    assert classroom.main(["feedback", str(out.with_suffix(".json")), str(tmp_path / "fb")]) == 0
+    assert (tmp_path / "fb" / "partial" / "gradient_descent" / "gradient_descent.html").is_file()
