@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -57,16 +58,8 @@ def _cells(nb):
 
 def _solved(release_nb: dict, assignment: str, replace: dict[str, str] | None = None) -> dict:
     """The released notebook with the instructor's solutions (or ``replace``) typed in."""
-    source = _cells(json.loads((SOURCE / assignment / f"{assignment}.ipynb").read_text()))
-    nb = json.loads(json.dumps(release_nb))
-    for cell in nb["cells"]:
-        meta = cell["metadata"].get("nbgrader", {})
-        if meta.get("solution"):
-            text = "".join(source[meta["grade_id"]]["source"])
-            cell["source"] = re.sub(r"[ \t]*### (BEGIN|END) SOLUTION\n?", "", text)
-            if replace and meta["grade_id"] in replace:
-                cell["source"] = replace[meta["grade_id"]]
-    return nb
+    source = json.loads((SOURCE / assignment / f"{assignment}.ipynb").read_text())
+    return classroom.fill_in(release_nb, source, replace)
 
 
 def _put(root: Path, student: str, assignment: str, content, name: str | None = None) -> None:
@@ -145,7 +138,7 @@ HOSTILE = {
     "reads_solutions": {"lr_answer": _RIGHT_LR, "gd_impl": (
         "import glob, json, os\n"
         f"paths = glob.glob('../../../../source/*/*.ipynb') + glob.glob({str(SOURCE)!r} + '/*/*.ipynb')\n"
-        "paths += glob.glob('/tmp/**/source/gradient_descent/*.ipynb', recursive=True)\n"
+        f"paths += glob.glob({tempfile.gettempdir()!r} + '/**/source/gradient_descent/*.ipynb', recursive=True)\n"
         "for path in paths:\n"
         "    for cell in json.load(open(path))['cells']:\n"
         "        if 'def gradient_descent' in ''.join(cell['source']):\n"

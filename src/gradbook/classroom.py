@@ -49,8 +49,8 @@ from typing import Iterable
 from gradbook import grading, sandbox, tables
 from gradbook.validation import check_whole
 
-__all__ = ["ASSIGNMENTS", "CELL_TIMEOUT", "JOB_UID_BASE", "MAX_NOTEBOOK_BYTES", "Score", "grade", "main", "read_json",
-           "release", "write_csv", "write_feedback", "write_json"]
+__all__ = ["ASSIGNMENTS", "CELL_TIMEOUT", "JOB_UID_BASE", "MAX_NOTEBOOK_BYTES", "Score", "fill_in", "grade", "main",
+           "read_json", "release", "write_csv", "write_feedback", "write_json"]
 
 #: The assignments, in chapter order.
 ASSIGNMENTS: tuple[str, ...] = ("gradient_descent", "convolution", "backprop", "vanishing_gradients", "fixes",
@@ -183,6 +183,55 @@ def release(source: Path, out: Path, *, cell_timeout: int = CELL_TIMEOUT) -> lis
     return sorted(out.glob("*/*.ipynb"))
 
 
+def fill_in(release_nb: dict, source_nb: dict, answers: dict[str, str] | None = None) -> dict:
+    """The released notebook with the instructor's solutions typed in, as a student would.
+
+    Parameters
+    ----------
+    release_nb, source_nb : dict
+        The student version (:func:`release`) and the instructor's notebook (nbformat 4 JSON).
+    answers : dict of str to str, optional
+        Other answers: ``{grade_id: cell source}`` replaces those answer cells.
+
+    Returns
+    -------
+    dict
+        A new notebook; the arguments are not changed.
+
+    Raises
+    ------
+    KeyError
+        If ``answers`` names a cell that is not an answer cell of the release.
+
+    Examples
+    --------
+    >>> cell = lambda text, **meta: {"cell_type": "code", "metadata": {"nbgrader": meta}, "source": text}
+    >>> source = {"cells": [cell("### BEGIN SOLUTION\\nx = 1\\n### END SOLUTION\\n", grade_id="a", solution=True)]}
+    >>> release = {"cells": [cell("raise NotImplementedError()", grade_id="a", solution=True)]}
+    >>> fill_in(release, source)["cells"][0]["source"], fill_in(release, source, {"a": "x = 2"})["cells"][0]["source"]
+    ('x = 1\\n', 'x = 2')
+    """
+    solutions = _graded_cells(source_nb)
+    nb = json.loads(json.dumps(release_nb))
+    answer_cells = {}
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("solution"):
+            answer_cells[meta["grade_id"]] = cell
+            text = _text_of(solutions[meta["grade_id"]])
+            cell["source"] = re.sub(r"[ \t]*### (BEGIN|END) SOLUTION\n?", "", text)
+    for grade_id, text in (answers or {}).items():
+        if grade_id not in answer_cells:
+            raise KeyError(f"{grade_id!r} is not an answer cell; answer cells: {', '.join(answer_cells)}")
+        answer_cells[grade_id]["source"] = text
+    return nb
+
+
+def _text_of(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
 def _graded_cells(nb: dict) -> dict[str, dict]:
     return {c["metadata"]["nbgrader"]["grade_id"]: c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")}
 
@@ -226,8 +275,7 @@ def _restore_cells(nb: dict, release_nb: dict) -> tuple[dict, list[str]]:
 
 
 def _text(cell: dict) -> str:
-    source = cell.get("source", "")
-    return ("".join(source) if isinstance(source, list) else source).strip()
+    return _text_of(cell).strip()
 
 
 def _edited_tests(nb: dict, release_nb: dict) -> list[str]:
