@@ -128,7 +128,7 @@ def encode(value, *, callbacks: dict | None = None, scratch: str | None = None, 
     if isinstance(value, (np.bool_, np.integer, np.floating)):
         return encode(value.item(), _depth=_depth)
     if kind is np.ndarray or (type(value).__module__.startswith("tensorflow") and hasattr(value, "numpy")):
-        array = np.ascontiguousarray(np.asarray(value.numpy() if kind is not np.ndarray else value))
+        array = np.asarray(value.numpy() if kind is not np.ndarray else value)  # tobytes() is in C order
         if array.dtype.str not in _DTYPES:
             raise NotPlainData(f"an array of {array.dtype} is not plain data (arrays of numbers or booleans are)")
         return {"$array": [array.dtype.str, list(array.shape), base64.b64encode(array.tobytes()).decode()]}
@@ -200,16 +200,19 @@ def decode(data, *, callback: Callable[[int], Callable] | None = None, scratch: 
             raise NotPlainData("malformed array")
         if not all(type(n) is int and 0 <= n for n in shape):
             raise NotPlainData("malformed array shape")
-        raw = base64.b64decode(payload, validate=True)
+        raw = _b64decode(payload)
         if int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize != len(raw):
             raise NotPlainData("array data does not match its shape")
-        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+        try:
+            return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+        except ValueError:  # a dimension too large for NumPy (an empty array with a huge axis)
+            raise NotPlainData("malformed array shape") from None
     if tag == "$model" and type(body) is str:
         import keras
 
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
             path = os.path.join(tmp, "model.keras")
-            Path(path).write_bytes(base64.b64decode(body, validate=True))
+            Path(path).write_bytes(_b64decode(body))
             try:
                 return keras.saving.load_model(path, safe_mode=True)
             except Exception as err:  # noqa: BLE001 - any failure: the model cannot be loaded safely
@@ -218,6 +221,13 @@ def decode(data, *, callback: Callable[[int], Callable] | None = None, scratch: 
     if tag == "$callback" and type(body) is int and callback is not None:
         return callback(body)
     raise NotPlainData(f"malformed message: unknown tag {tag!r}")
+
+
+def _b64decode(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        raise NotPlainData("malformed base64 data") from None
 
 
 # -- the pipe ---------------------------------------------------------------------------------
@@ -261,7 +271,7 @@ class _Channel:
     def receive(self, deadline: float | None = None) -> dict:
         size = int.from_bytes(self._read(8, deadline), "big")
         if size > MAX_MESSAGE_BYTES:
-            raise KernelLost(f"a message of {size} bytes, over the limit of {MAX_MESSAGE_BYTES}")
+            raise KernelLost(f"a malformed message ({size} bytes, over the limit of {MAX_MESSAGE_BYTES})")
         try:
             message = json.loads(self._read(size, deadline))
         except (ValueError, RecursionError):
@@ -298,6 +308,9 @@ def _serve(read_fd: int, write_fd: int) -> None:
     from traitlets.config import Config
 
     channel = _Channel(read_fd, write_fd)
+    # A process the student's code forks (a fork bomb, say) must not answer for the kernel: its
+    # replies would be taken for the replies to later requests. Its copies of the pipes close.
+    os.register_at_fork(after_in_child=lambda: (os.close(read_fd), os.close(write_fd)))
     sink = _Sink()
     sys.stdout = sys.stderr = sink
     config = Config()
@@ -380,7 +393,10 @@ def _builtin_exception(error) -> Exception:
     if name == "NotPlainData":
         return NotPlainData(message)
     cls = getattr(builtins, name, None)
-    if isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, (SystemExit, KeyboardInterrupt)):
+    # Not StopIteration: raised in the judge, it would silently end a test's ``map``, ``zip`` or
+    # ``for`` loop (``all(map(...))`` true); nor StopAsyncIteration, for ``async for``.
+    if (isinstance(cls, type) and issubclass(cls, Exception)
+            and not issubclass(cls, (SystemExit, KeyboardInterrupt, StopIteration, StopAsyncIteration))):
         try:
             return cls(message)
         except Exception:  # noqa: BLE001 - exceptions that need other arguments
@@ -444,7 +460,8 @@ def _cell_text(cell: Mapping) -> str:
 
 def _meta(cell: Mapping) -> dict:
     meta = cell.get("metadata", {})
-    return meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
+    nbgrader = meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
+    return nbgrader if isinstance(nbgrader, dict) else {}
 
 
 def answer_names(source_nb: Mapping) -> tuple[list[str], list[str]]:
@@ -608,7 +625,13 @@ class _Judge:
             self._request({"kind": "run", "source": source}, time.monotonic() + self.cell_timeout)
 
     def _lost(self, what: str, err: KernelLost) -> None:
-        ending = "it ran past the time limit" if str(err) == "timeout" else self.kernel.how_it_ended()
+        reason = str(err)
+        if reason == "timeout":
+            ending = "it ran past the time limit"
+        elif reason.startswith("a malformed message"):
+            ending = f"it sent {reason}"
+        else:
+            ending = self.kernel.how_it_ended()
         self.kernel.close()
         self.kernel = None
         self.notes.append(f"{what}: the student kernel stopped ({ending}); it was started again without that cell")
@@ -629,7 +652,8 @@ class _Judge:
             reply = channel.receive(deadline)
             if reply.get("kind") == "reply":
                 return reply
-            if reply.get("kind") != "callback" or type(reply.get("id")) is not int or reply["id"] not in self.callbacks:
+            if (reply.get("kind") != "callback" or not self.in_call or type(reply.get("id")) is not int
+                    or reply["id"] not in self.callbacks):  # a test's function runs only while the student's does
                 raise KernelLost("a malformed message")
             try:
                 args = decode(reply.get("args"), scratch=self.local)
@@ -661,13 +685,14 @@ class _Judge:
         def call(*args, **kwargs):
             encoded_args = encode(list(args), callbacks=self.callbacks, scratch=self.local)
             encoded_kwargs = encode(kwargs, callbacks=self.callbacks, scratch=self.local)
+            outer = self.in_call  # True in a call made by a callback, inside the student's call
             try:
                 self.in_call = True
                 reply = self._request({"kind": "call", "name": name, "args": encoded_args, "kwargs": encoded_kwargs},
                                       self.deadline)
-                self.in_call = False
+                self.in_call = outer
             except KernelLost as err:
-                self.in_call = False
+                self.in_call = outer
                 if self.kernel is not None:
                     self._lost(f"a call of {name}", err)
                 raise KernelLost(f"the student kernel stopped while {name} ran") from None
@@ -730,14 +755,15 @@ class _Judge:
         except BaseException as err:  # noqa: BLE001 - every failure of a test is a failed test
             if isinstance(err, KeyboardInterrupt):
                 raise
-            line = next((lineno for f, lineno in reversed(list(traceback.walk_tb(err.__traceback__)))
-                         if f.f_code.co_filename == filename), None)
+            # Every line of the cell the failure passed through: a hidden check that fails in a
+            # helper the visible part defines is still a hidden test.
+            lines = {lineno for f, lineno in traceback.walk_tb(err.__traceback__) if f.f_code.co_filename == filename}
             if isinstance(err, CellTimeout):
                 if self.in_call and self.kernel is not None:  # stopped mid-call: the kernel's state is unknown
                     self._lost(f"test {name}", KernelLost("timeout"))
                 self.in_call = False
                 return str(err)
-            if line is not None and line in hidden:
+            if lines & hidden:
                 return "a hidden test failed"
             text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
             return text[:MAX_TEXT]
@@ -822,6 +848,7 @@ def grade_notebook(source_nb: Mapping, submission_nb: Mapping, *, scratch, cell_
             if cell.get("cell_type") != "code":
                 continue
             grade_id = _meta(cell).get("grade_id")
+            grade_id = grade_id if isinstance(grade_id, str) else None  # a student's odd metadata
             original = source_cells.get(grade_id)
             where = f"cell {index}" + (f" ({grade_id})" if grade_id else "")
             if original is not None and _meta(original).get("grade"):
