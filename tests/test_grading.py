@@ -812,8 +812,8 @@ def test_files_outside_scratch_cannot_be_changed(grade, tmp_path):
              for path in (canary, instructor)}
     assert after == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["canary.txt", "scratch", "source.ipynb"]
-    assert (scratch / "mine.txt").read_text() == "mine"  # the cell ran: scratch is writable
-    assert scores(report) == FULL, report  # the restart replayed the cell: double is the student's
+    assert list(scratch.iterdir()) == []  # the kernel's scratch is private: none of it reaches the grader's disk
+    assert scores(report) == FULL, report  # the cell ran, and the restart replayed it: double is the student's
     assert any(n.startswith("cell 5: the student kernel stopped") for n in report.notes), report.notes
     assert "reads or writes files" in report.attempts
 
@@ -1092,3 +1092,94 @@ def test_a_keras_model_crosses_as_a_file_and_a_lambda_layer_is_refused(grade):
                    check("test_model", test), cell_timeout=300)
     assert scores(report) == {"test_model": 0.0}
     assert messages(report)["test_model"].startswith("NotPlainData: a Keras model that cannot be loaded safely")
+
+
+# -- what a hidden test's inputs can and cannot reach ------------------------------------------------
+
+def test_a_visible_message_never_carries_what_a_hidden_test_passed_to_the_student(grade):
+    # The student's double keeps every argument it is given and, in the second question's visible
+    # test, raises them as its message. The hidden test's input (a secret) must not reach the
+    # student's feedback: the visible messages come from a run without the hidden tests.
+    keeper = dedent("""
+        seen = []
+        def double(x):
+            seen.append(np.ravel(x).tolist())
+            return 2 * np.asarray(x, dtype=float)
+        def square(x):
+            raise ValueError(f"I saw {seen}")
+        """)
+    report = grade(setup_cell(),
+                   answer("double", DOUBLE, keeper),
+                   check("test_double", DOUBLE_TEST + "### BEGIN HIDDEN TESTS\n"
+                         "np.testing.assert_allclose(double([31337.0]), [62674.0])\n### END HIDDEN TESTS\n", 2),
+                   answer("square", SQUARE, "pass"),
+                   check("test_square", SQUARE_TEST, 3))
+    assert scores(report) == {"test_double": 2.0, "test_square": 0.0}
+    message = messages(report)["test_square"]
+    assert "31337" not in message
+    assert message.startswith("ValueError: I saw [[1.0, 2.5, -3.0]]"), message  # what the visible test passed
+
+
+def test_without_hidden_calls_the_first_run_gives_the_messages(grade):
+    report = grade(*two_questions(WRONG))
+    assert "Mismatched elements" in messages(report)["test_double"] or "Not equal" in messages(report)["test_double"]
+
+
+def test_a_result_over_the_message_limit_is_refused_and_the_kernel_lives_on(grade, monkeypatch):
+    # Past MAX_MESSAGE_BYTES the kernel answers that the result is too large instead of dying.
+    big = "def double(x):\n    return np.zeros(40 * 2**20)\n"  # 320 MiB of float64, 427 MiB as base64
+    report = grade(*two_questions(big))
+    assert scores(report) == {"test_double": 0.0, "test_square": 3.0}
+    assert "over the limit" in messages(report)["test_double"]
+    assert not any("stopped" in note for note in report.notes), report.notes
+
+
+def test_answer_names_skip_subscripts_and_attributes():
+    source = {"cells": [cell("x = np.zeros(3)\ni = 1\nx[i] = 2.0\nobj.attr = 3\na, (b, *c) = 1, (2, 3)\n",
+                             grade_id="a", solution=True)]}
+    assert answer_names(source) == (["x", "i", "a", "b", "c"], [])
+    source = {"cells": [cell("table = {}\ntable[key] = 1\n", grade_id="a", solution=True)]}
+    assert answer_names(source) == (["table"], [])
+
+
+def test_a_kernel_that_exits_is_reported_with_its_exit_status(grade):
+    report = grade(*two_questions(DOUBLE), student("import os\nos._exit(3)"))
+    assert scores(report) == FULL
+    assert any("exited with status 3" in note for note in report.notes), report.notes
+
+
+def test_a_model_larger_than_the_limit_unpacked_is_refused_before_loading(monkeypatch, tmp_path):
+    # A .keras file is a zip archive: its unpacked size is checked before Keras opens it.
+    import base64
+    import zipfile
+
+    archive = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("model.weights.h5", b"\0" * 4096)
+    monkeypatch.setattr(grading, "MAX_MODEL_BYTES", 1024)
+    with pytest.raises(NotPlainData, match="4 KiB|over the limit"):
+        decode({"$model": base64.b64encode(archive.read_bytes()).decode()}, scratch=str(tmp_path))
+
+
+def test_the_disk_the_kernel_can_fill_is_bounded(grade, tmp_path):
+    # Many files, each under the file-size limit, stop at the scratch folder's size; nothing reaches
+    # the grader's disk (the scratch folder the judge was given stays empty).
+    filler = dedent("""
+        written = 0
+        try:
+            for i in range(10_000):
+                with open(f"fill{i}", "wb") as f:
+                    f.write(b"x" * 2**20)
+                written += 1
+        except OSError:
+            pass
+        FILLED = written
+        """)
+    scratch = tmp_path / "watched"
+    source, submission = notebooks(setup_cell(), answer("FILLED", "FILLED = 0", filler),
+                                   check("test_filled", "assert FILLED < 300, FILLED", 1))
+    scratch.mkdir()
+    report = grade_notebook(source, submission, scratch=scratch, cell_timeout=TIMEOUT, user=USER)
+    assert scores(report) == {"test_filled": 1.0}, report
+    assert list(scratch.iterdir()) == []
+    assert grading.SCRATCH_BYTES < 300 * 2**20

@@ -119,6 +119,25 @@ def test_scratch_is_writable_and_home_points_there(scratch):
     assert (scratch / "answer.txt").read_text() == "42" and (scratch / "from_home.txt").read_text() == "ok"
 
 
+def test_a_private_scratch_is_bounded_and_leaves_nothing_behind(scratch):
+    (scratch / "before.txt").write_text("the caller's")
+    limits = Limits(wall_seconds=60, scratch_bytes=4 * 2**20)  # room for four files of 1 MiB, not five
+    result = python("""
+        import os
+        print(sorted(os.listdir(".")))
+        written = 0
+        try:
+            for i in range(100):
+                with open(f"part{i}", "wb") as f:
+                    f.write(b"x" * 2**20)
+                written += 1
+        except OSError as err:
+            print(written, err.strerror)
+        """, scratch, limits)
+    assert result.stdout.splitlines() == ["[]", "4 No space left on device"], result.stderr
+    assert [p.name for p in scratch.iterdir()] == ["before.txt"]
+
+
 def test_the_network_is_unreachable(scratch):
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))

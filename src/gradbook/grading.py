@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 import traceback
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,16 @@ __all__ = ["MAX_MESSAGE_BYTES", "NotPlainData", "Question", "Report", "StudentEr
 
 #: The largest message either side accepts (a Keras model or an array, base64-encoded).
 MAX_MESSAGE_BYTES = 128 * 2**20
+#: The largest Keras model the judge loads, unpacked (its ``.keras`` file is a zip archive).
+MAX_MODEL_BYTES = 512 * 2**20
 #: Nesting depth of lists, tuples and dicts that crosses the pipe.
 MAX_DEPTH = 16
 #: Characters of a student's error message that are kept.
 MAX_TEXT = 2000
 #: Output a student's cell may print that is kept in the kernel; the rest is counted and dropped.
 OUTPUT_KEPT = 64 * 2**10
+#: The student kernel's scratch folder: a private one in memory, of at most this many bytes.
+SCRATCH_BYTES = 256 * 2**20
 #: How often a kernel that died or hung is started again (replaying the cells before) per notebook.
 MAX_RESTARTS = 4
 
@@ -214,7 +219,14 @@ def decode(data, *, callback: Callable[[int], Callable] | None = None, scratch: 
             path = os.path.join(tmp, "model.keras")
             Path(path).write_bytes(_b64decode(body))
             try:
+                with zipfile.ZipFile(path) as archive:  # a .keras file is a zip: refuse a zip bomb unread
+                    unpacked = sum(info.file_size for info in archive.infolist())
+                if unpacked > MAX_MODEL_BYTES:
+                    raise NotPlainData(f"a Keras model of {unpacked / 2**20:.0f} MiB unpacked, over the limit of "
+                                       f"{MAX_MODEL_BYTES // 2**20} MiB")
                 return keras.saving.load_model(path, safe_mode=True)
+            except NotPlainData:
+                raise
             except Exception as err:  # noqa: BLE001 - any failure: the model cannot be loaded safely
                 raise NotPlainData(f"a Keras model that cannot be loaded safely ({type(err).__name__}: "
                                    f"{str(err)[:300]}); build it from Keras's own layers") from None
@@ -379,7 +391,10 @@ def _serve(read_fd: int, write_fd: int) -> None:
                 os._exit(0)
             if message.get("kind") == "reply":
                 return message
-            channel.send({"kind": "reply", **handle(message)})
+            try:
+                channel.send({"kind": "reply", **handle(message)})
+            except NotPlainData as err:  # a result over the message limit
+                channel.send({"kind": "reply", "error": {"type": "NotPlainData", "message": str(err)[:MAX_TEXT]}})
 
     while True:
         loop()  # a stray reply, with no callback waiting for it, is dropped
@@ -502,11 +517,23 @@ def answer_names(source_nb: Mapping) -> tuple[list[str], list[str]]:
                 targets = [node.target]
             else:
                 continue
-            for target in targets:
-                for name in ast.walk(target):
-                    if isinstance(name, ast.Name) and name.id not in names:
-                        names.append(name.id)
+            for name in _bound_names(targets):
+                if name not in names:
+                    names.append(name)
     return names, imports
+
+
+def _bound_names(targets) -> list[str]:
+    """The names an assignment binds: ``a``, ``a, (b, *c)``; not ``x[i]`` or ``obj.attr``."""
+    found = []
+    for target in targets:
+        if isinstance(target, ast.Name):
+            found.append(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            found += _bound_names(target.elts)
+        elif isinstance(target, ast.Starred):
+            found += _bound_names([target.value])
+    return found
 
 
 # What in a student's code is worth an instructor's look: (pattern, what it suggests).
@@ -580,7 +607,10 @@ class _Kernel:
         self.scratch = scratch
 
     def how_it_ended(self) -> str:
-        code = self.process.poll()
+        try:
+            code = self.process.wait(timeout=2)  # the pipe closes a moment before the process is reaped
+        except subprocess.TimeoutExpired:
+            code = None
         if code is None:
             return "it stopped answering"
         if code < 0 or 128 < code <= 192:
@@ -617,6 +647,8 @@ class _Judge:
         self.callbacks: dict[int, Callable] = {}
         self.in_call = False
         self.deadline = 0.0
+        self.hidden_seen = self.tainted = False
+        self.test_filename, self.test_hidden = "", set()
 
     # The kernel: start, restart with replay, requests.
     def _start(self) -> None:
@@ -683,6 +715,8 @@ class _Judge:
 
     def proxy(self, name: str) -> Callable:
         def call(*args, **kwargs):
+            if not self.hidden_seen and self._called_from_hidden():
+                self.hidden_seen = True  # from now on the kernel may hold a hidden test's inputs
             encoded_args = encode(list(args), callbacks=self.callbacks, scratch=self.local)
             encoded_kwargs = encode(kwargs, callbacks=self.callbacks, scratch=self.local)
             outer = self.in_call  # True in a call made by a callback, inside the student's call
@@ -706,6 +740,15 @@ class _Judge:
             return result
         call.__name__ = call.__qualname__ = name
         return call
+
+    def _called_from_hidden(self) -> bool:
+        """Whether any line of the running test cell on the call stack is in a hidden region."""
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename == self.test_filename and frame.f_lineno in self.test_hidden:
+                return True
+            frame = frame.f_back
+        return False
 
     def _copy_back(self, before, after) -> None:
         """An array the student's function changed in place changes here too."""
@@ -739,11 +782,16 @@ class _Judge:
                 self.notes.append(f"{name} is {str(entry.get('why'))[:300]}: graded as missing")
 
     def run_test(self, source: str, name: str, namespace: dict) -> str:
-        """Run one test cell here; the failure message for the student, or "" if it passed."""
-        filename = f"<test {name}>"
+        """Run one test cell here; the failure message for the student, or "" if it passed.
+
+        ``self.tainted`` says afterwards whether a visible failure's message may carry what the
+        student's code saw of a hidden test (it had been called from a hidden region before).
+        """
+        filename = self.test_filename = f"<test {name}>"
         code = compile(source, filename, "exec")
-        hidden = _hidden_lines(source)
+        hidden = self.test_hidden = _hidden_lines(source)
         self.deadline = time.monotonic() + self.cell_timeout
+        self.tainted = False
 
         def on_alarm(signum, frame):
             raise CellTimeout(f"this test ran longer than {self.cell_timeout:g} s and was stopped")
@@ -765,6 +813,7 @@ class _Judge:
                 return str(err)
             if lines & hidden:
                 return "a hidden test failed"
+            self.tainted = self.hidden_seen
             text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
             return text[:MAX_TEXT]
         finally:
@@ -813,8 +862,9 @@ def grade_notebook(source_nb: Mapping, submission_nb: Mapping, *, scratch, cell_
         False runs the kernel as an ordinary process, with the grader's rights: only for a
         machine where no sandbox can be made, and only when the instructor asks for it.
     limits : sandbox.Limits, optional
-        The kernel's limits; by default 4 GiB of memory, 256 processes, and a wall limit that
-        the judge does not use (it has its own per cell).
+        The kernel's limits; by default 4 GiB of memory, 256 processes, a private scratch
+        folder of :data:`SCRATCH_BYTES`, and a wall limit that the judge does not use (it has
+        its own per cell).
     user : int, default :data:`gradbook.sandbox.SANDBOX_UID`
         The user the kernel runs as when the grader is root.
     on_progress : callable, optional
@@ -829,17 +879,41 @@ def grade_notebook(source_nb: Mapping, submission_nb: Mapping, *, scratch, cell_
     gradbook.sandbox.SandboxUnavailable
         When ``sandboxed`` and no sandbox can be made here (the message says why and the fix).
     """
-    limits = limits or sandbox.Limits(processes=256)
+    limits = limits or sandbox.Limits(processes=256, scratch_bytes=SCRATCH_BYTES)
     scratch = os.path.realpath(scratch)
-    package_root = str(Path(__file__).resolve().parents[1])
-    readonly = [] if package_root.startswith(os.path.realpath(sys.prefix) + os.sep) else [package_root]
     if sandboxed and (reason := sandbox.unavailable()) is not None:
         raise sandbox.SandboxUnavailable(reason)
+    options = dict(scratch=scratch, cell_timeout=cell_timeout, sandboxed=sandboxed, limits=limits, user=user)
+    report, tainted = _run(source_nb, submission_nb, hidden=True, on_progress=on_progress, **options)
+    if tainted:
+        # A visible test failed after the student's code had been called with a hidden test's
+        # inputs, so its message could carry them. The messages come instead from a second run
+        # in which the hidden tests do not exist; the scores stay those of the first.
+        for entry in os.listdir(scratch):
+            path = os.path.join(scratch, entry)
+            shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+        visible, _ = _run(source_nb, submission_nb, hidden=False, on_progress=None, **options)
+        messages = {q.name: q.message for q in visible.questions}
+        for question in report.questions:
+            if question.name in tainted:
+                question.message = messages.get(question.name) or "a test failed (details withheld)"
+        if on_progress is not None:
+            on_progress(report)
+    return report
+
+
+def _run(source_nb: Mapping, submission_nb: Mapping, *, hidden: bool, scratch: str, cell_timeout: float,
+         sandboxed: bool, limits: sandbox.Limits, user: int,
+         on_progress: Callable[[Report], None] | None) -> tuple[Report, set[str]]:
+    """One run of the notebook; the report, and the questions whose visible message is tainted."""
+    package_root = str(Path(__file__).resolve().parents[1])
+    readonly = [] if package_root.startswith(os.path.realpath(sys.prefix) + os.sep) else [package_root]
     names, imports = answer_names(source_nb)
     source_cells = {m["grade_id"]: c for c in source_nb["cells"] if (m := _meta(c)).get("grade_id")}
     judge = _Judge(scratch=scratch, cell_timeout=cell_timeout, sandboxed=sandboxed, limits=limits, user=user,
                    readonly=readonly)
     report = Report([])
+    tainted: set[str] = set()
     namespace: dict[str, Any] = {"__name__": "__main__"}
     student_code: list[str] = []
     try:
@@ -853,8 +927,14 @@ def grade_notebook(source_nb: Mapping, submission_nb: Mapping, *, scratch, cell_
             where = f"cell {index}" + (f" ({grade_id})" if grade_id else "")
             if original is not None and _meta(original).get("grade"):
                 meta = _meta(original)
+                text = _cell_text(original)
                 judge.bind(namespace, names)
-                message = judge.run_test(_cell_text(original), grade_id, namespace)
+                try:
+                    message = judge.run_test(text if hidden else _without_hidden(text), grade_id, namespace)
+                except CellTimeout as err:  # the alarm went off just as the test ended
+                    message = str(err)
+                if judge.tainted:
+                    tainted.add(grade_id)
                 points = float(meta.get("points", 0))
                 report.questions.append(Question(grade_id, 0.0 if message else points, points, message))
                 report.notes = list(dict.fromkeys(judge.notes))
@@ -874,7 +954,13 @@ def grade_notebook(source_nb: Mapping, submission_nb: Mapping, *, scratch, cell_
     report.attempts = suspicious("\n".join(student_code))
     if any("malformed" in n for n in report.notes):
         report.attempts.append("sent the grader malformed messages")
-    return report
+    return report, tainted
+
+
+def _without_hidden(source: str) -> str:
+    """``source`` with its hidden test regions blanked (line numbers kept)."""
+    hidden = _hidden_lines(source)
+    return "\n".join("" if number in hidden else line for number, line in enumerate(source.splitlines(), start=1))
 
 
 # -- command line -----------------------------------------------------------------------------

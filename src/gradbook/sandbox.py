@@ -92,6 +92,11 @@ class Limits:
         Standard output and error kept, together; the process is killed once it writes more.
     wall_seconds : float, default 900
         Real time before the whole sandbox is killed.
+    scratch_bytes : int or None, default None
+        None: ``scratch`` is the caller's folder, and what the command writes there stays.
+        A number: ``scratch`` is a fresh private folder of at most that many bytes in memory
+        (a tmpfs) at the same path, which bounds the disk the command can fill; the caller's
+        folder is hidden, and nothing written there stays.
 
     Examples
     --------
@@ -109,11 +114,13 @@ class Limits:
     file_bytes: int = 64 * 2**20
     output_bytes: int = 2**20
     wall_seconds: float = 900.0
+    scratch_bytes: int | None = None
 
     def __post_init__(self):
         for name in ("memory_bytes", "processes", "cpu_seconds", "file_bytes", "output_bytes"):
             object.__setattr__(self, name, check_whole(getattr(self, name), name))
         object.__setattr__(self, "wall_seconds", check_number(self.wall_seconds, "wall_seconds"))
+        object.__setattr__(self, "scratch_bytes", check_whole(self.scratch_bytes, "scratch_bytes", allow_none=True))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,6 +216,8 @@ def _mounts(paths: Sequence[tuple[str, str]]) -> list[str]:
             made.add(parent)
         if option == "--symlink":
             args += [option, os.readlink(path), path]
+        elif option.startswith("--tmpfs="):  # a private folder of that many bytes, writable by anyone
+            args += ["--perms", "0777", "--size", option.split("=", 1)[1], "--tmpfs", path]
         else:
             args += [option, path, path]
         mounted.append(target)
@@ -279,7 +288,8 @@ def command(argv: Sequence[str], *, scratch, readonly: Sequence = (), limits: Li
 
     system = [("--symlink" if os.path.islink(p) else "--ro-bind", p) for p in SYSTEM_PATHS if os.path.lexists(p)]
     prefixes = dict.fromkeys(os.path.realpath(p) for p in (sys.prefix, sys.base_prefix))
-    mounts = [*system, *(("--ro-bind", p) for p in (*prefixes, *extra)), ("--bind", scratch)]
+    own = ("--bind", scratch) if limits.scratch_bytes is None else (f"--tmpfs={limits.scratch_bytes}", scratch)
+    mounts = [*system, *(("--ro-bind", p) for p in (*prefixes, *extra)), own]
     bin_path = ":".join(dict.fromkeys([os.path.join(sys.prefix, "bin"), "/usr/local/bin", "/usr/bin", "/bin"]))
     args = [shutil.which("bwrap") or "bwrap",
             "--perms", "1777", "--size", str(limits.file_bytes), "--tmpfs", "/tmp",  # first: scratch may be below
