@@ -104,6 +104,11 @@ def graded(released, tmp_path_factory):
     _put(subs, "lost", "homework_7", gd, name="homework_7.ipynb")
     for student, replace in HOSTILE.items():
         _put(subs, student, "gradient_descent", _solved(gd, "gradient_descent", replace))
+    odd = _solved(gd, "gradient_descent")
+    for cell in odd["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "gd_impl":
+            cell["metadata"]["nbgrader"] = "oops"  # valid for nbformat, not what nbgrader writes
+    _put(subs, "odd_metadata", "gradient_descent", odd)
     conv = released["convolution"]
     _put(subs, "peeks_at_frames", "convolution", _solved(conv, "convolution", {"conv_impl": PEEKS_AT_FRAMES}))
     huge = _solved(gd, "gradient_descent")
@@ -363,6 +368,14 @@ def test_edited_tests_are_replaced_by_the_originals(graded):
     score, top, rows = _gd(graded, "edits_tests")
     assert score == 0  # the edits would have passed everything; the original tests fail the stubs
     assert "edited" in rows[0].note and "graded with the original tests" in rows[0].note
+
+
+def test_odd_cell_metadata_is_graded_not_a_crash(graded):
+    # The answer cell lost its nbgrader metadata: the release's answer cell is put back before it,
+    # and the student's own cell, run after, still defines gradient_descent.
+    score, top, rows = _gd(graded, "odd_metadata")
+    assert score == top == 5
+    assert "gd_impl" in rows[0].note and "restored" in rows[0].note
 
 
 def test_a_renamed_notebook_is_graded_with_a_note(graded):

@@ -215,7 +215,7 @@ def fill_in(release_nb: dict, source_nb: dict, answers: dict[str, str] | None = 
     nb = json.loads(json.dumps(release_nb))
     answer_cells = {}
     for cell in nb["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = _nbgrader_meta(cell)
         if meta.get("solution"):
             answer_cells[meta["grade_id"]] = cell
             text = _text_of(solutions[meta["grade_id"]])
@@ -233,7 +233,14 @@ def _text_of(cell: dict) -> str:
 
 
 def _graded_cells(nb: dict) -> dict[str, dict]:
-    return {c["metadata"]["nbgrader"]["grade_id"]: c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")}
+    return {gid: c for c in nb["cells"] if isinstance(gid := _nbgrader_meta(c).get("grade_id"), str)}
+
+
+def _nbgrader_meta(cell: dict) -> dict:
+    """A cell's nbgrader metadata; {} when it has none, or a student's edit left something odd."""
+    meta = cell.get("metadata") if isinstance(cell, dict) else None
+    meta = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return meta if isinstance(meta, dict) else {}
 
 
 def _read_notebook(path: Path) -> tuple[dict | None, str]:
@@ -259,12 +266,12 @@ def _restore_cells(nb: dict, release_nb: dict) -> tuple[dict, list[str]]:
     cells = list(nb["cells"])
     previous_id = None
     for cell in release_nb["cells"]:
-        gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        gid = _nbgrader_meta(cell).get("grade_id")
         if gid and gid not in present:
             index = 0
             if previous_id is not None:
                 index = next((i + 1 for i, c in enumerate(cells)
-                              if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == previous_id), len(cells))
+                              if _nbgrader_meta(c).get("grade_id") == previous_id), len(cells))
             cells.insert(index, cell)
             present[gid] = cell
             notes.append(gid)
@@ -281,7 +288,7 @@ def _text(cell: dict) -> str:
 def _edited_tests(nb: dict, release_nb: dict) -> list[str]:
     mine, theirs = _graded_cells(nb), _graded_cells(release_nb)
     return [gid for gid, cell in theirs.items()
-            if cell["metadata"]["nbgrader"].get("grade") and gid in mine and _text(mine[gid]) != _text(cell)]
+            if _nbgrader_meta(cell).get("grade") and gid in mine and _text(mine[gid]) != _text(cell)]
 
 
 def _find_submission(folder: Path, expected: str) -> tuple[Path | None, str]:
@@ -406,7 +413,7 @@ def _questions(notebook: Path) -> list[tuple[str, float]]:
     """The graded cells of an instructor's notebook: ``(grade_id, points)`` in order."""
     nb = json.loads(notebook.read_text())
     return [(m["grade_id"], float(m.get("points", 0))) for c in nb["cells"]
-            if (m := c.get("metadata", {}).get("nbgrader", {})).get("grade") and m.get("grade_id")]
+            if (m := _nbgrader_meta(c)).get("grade") and m.get("grade_id")]
 
 
 def _zero(student: str, assignment: str, questions: list[tuple[str, float]], note: str) -> list[Score]:
