@@ -65,8 +65,9 @@ CELL_TIMEOUT = 150
 MAX_NOTEBOOK_BYTES = 16 * 2**20
 #: Memory (address space) of one judge process: it loads and trains the students' models.
 JUDGE_MEMORY_BYTES = 8 * 2**30
-#: When grading in parallel as root, job ``k``'s sandbox runs as user ``JOB_UID_BASE + k`` (no
-#: account needed), so that one submission's processes never count against another's limit.
+#: When grading as root, job ``k``'s sandbox runs as user ``JOB_UID_BASE + k`` (no account needed),
+#: so that one submission's processes never count against another's limit, nor against those of
+#: anything else running as ``nobody``.
 JOB_UID_BASE = 200_000
 _CONFIG = """\
 c = get_config()  # noqa: F821 - provided by nbgrader
@@ -392,7 +393,7 @@ def grade(
                     placed.append((student, assignment, notes))
         users: queue.Queue[int] = queue.Queue()
         for slot in range(jobs):
-            users.put(sandbox.SANDBOX_UID if jobs == 1 else JOB_UID_BASE + slot)
+            users.put(JOB_UID_BASE + slot)
 
         def one(job: tuple[str, str, list[str]]) -> list[Score]:
             user = users.get()
