@@ -109,6 +109,8 @@ def graded(released, tmp_path_factory):
         if cell["metadata"].get("nbgrader", {}).get("grade_id") == "gd_impl":
             cell["metadata"]["nbgrader"] = "oops"  # valid for nbformat, not what nbgrader writes
     _put(subs, "odd_metadata", "gradient_descent", odd)
+    _put(subs, "zeroes_the_tests_data", "backprop", _solved(released["backprop"], "backprop", {"pool_impl": ZEROES_THE_TESTS_DATA}))
+    _put(subs, "chooses_its_metric", "fixes", _solved(released["fixes"], "fixes", {"fix_impl": CHOOSES_ITS_METRIC}))
     conv = released["convolution"]
     _put(subs, "peeks_at_frames", "convolution", _solved(conv, "convolution", {"conv_impl": PEEKS_AT_FRAMES}))
     huge = _solved(gd, "gradient_descent")
@@ -184,6 +186,25 @@ PEEKS_AT_FRAMES = (
     "        if isinstance(obj, dict) and 'expected' in obj:\n"
     "            return obj['expected']\n"
     "    return np.zeros((3, 3, 1))\n"
+)
+
+
+# Right for the visible test's 2x2 input; for any other, it zeroes the gradient the test passes in,
+# which would make the test's own gradient check trivially true if the change reached the test.
+ZEROES_THE_TESTS_DATA = (
+    "def max_pool2d_backward(x, grad_out):\n"
+    "    if grad_out.size == 1:\n"
+    "        return (x == x.max()).astype(float) * grad_out.reshape(1, 1, 1, 1)\n"
+    "    grad_out[...] = 0\n"
+    "    return np.zeros_like(x)\n"
+)
+# The baseline unchanged (stuck at chance), compiled with a metric that is always 1.
+CHOOSES_ITS_METRIC = (
+    "def build_fixed_model():\n"
+    "    model = models.mlp(20, 64, 'sigmoid', 'glorot', seed=0)\n"
+    "    model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True),\n"
+    "                  metrics=[keras.metrics.SparseTopKCategoricalAccuracy(k=10)])\n"
+    "    return model\n"
 )
 
 
@@ -335,6 +356,14 @@ def test_looking_into_the_callers_frames_finds_no_expected_value(graded):
     score, top, rows = _total(graded[0], "peeks_at_frames", "convolution")
     assert {r.question: r.score for r in rows} == {"size_test": 2, "conv_test": 0}
     assert "looks into the caller's frames" in rows[0].attempts
+
+
+def test_changing_the_tests_data_or_choosing_the_metric_scores_nothing(graded):
+    # Arguments cross by value, and a network's accuracy is counted by the test itself.
+    score, top, rows = _total(graded[0], "zeroes_the_tests_data", "backprop")
+    assert {r.question: r.score for r in rows} == {"sigmoid_test": 2, "pool_test": 0}
+    score, top, rows = _total(graded[0], "chooses_its_metric", "fixes")
+    assert {r.question: r.score for r in rows} == {"fix_shape_test": 1, "fix_train_test": 0}
 
 
 def test_memory_exhaustion_fails_that_cell_only(graded):

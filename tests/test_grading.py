@@ -1025,21 +1025,32 @@ def test_callbacks_run_in_the_judge_and_their_errors_reach_the_student(grade):
     assert report.notes == [] and report.attempts == []
 
 
-def test_an_array_changed_in_place_is_changed_in_the_test(grade):
-    fill = "def fill(a, value):\n    a[:] = value\n"
+def test_a_function_that_changes_its_input_fails_and_the_tests_array_stays_as_it_was(grade):
+    # Arguments cross by value. A student's function that writes into an array it was given fails
+    # the call with a message naming the argument; the test's own array is never written (if it
+    # were, the student could zero a test's data and make its check trivial).
     test = dedent("""
-        a = np.zeros(3)
-        assert fill(a, 7.0) is None
-        np.testing.assert_allclose(a, [7.0, 7.0, 7.0])
-        b = np.zeros((2, 2), dtype=np.int32)
-        fill(value=5, a=b)
-        assert b.dtype == np.int32 and b.tolist() == [[5, 5], [5, 5]]
+        g = np.ones(3)
+        try:
+            scale(g, 0.0)
+        except Exception as err:
+            assert "changed the array it was given as argument 1" in str(err), str(err)
+            raise
+        finally:
+            assert g.tolist() == [1.0, 1.0, 1.0], g
         """)
-    report = grade(setup_cell(), answer("fill", fill, fill), check("test_fill", test))
-    assert scores(report) == {"test_fill": 1.0}, report
-    report = grade(setup_cell(), answer("fill", fill, "def fill(a, value):\n    a = a.copy()\n    a[:] = value\n"),
-                   check("test_fill", test))
-    assert scores(report) == {"test_fill": 0.0}
+    in_place = "def scale(a, factor):\n    a *= factor\n    return a\n"
+    report = grade(setup_cell(), answer("scale", in_place, in_place), check("test_scale", test))
+    assert scores(report) == {"test_scale": 0.0}
+    assert messages(report)["test_scale"].startswith("ChangedInput: scale changed the array it was given as argument 1")
+    copying = "def scale(a, factor):\n    return a * factor\n"
+    report = grade(setup_cell(), answer("scale", copying, copying),
+                   check("test_scale", "g = np.ones(3)\nassert scale(g, 0.0).tolist() == [0.0] * 3\n"
+                                       "assert scale(a=g, factor=2.0).tolist() == [2.0] * 3 and g.tolist() == [1.0] * 3"))
+    assert scores(report) == {"test_scale": 1.0}, report
+    keyword = grade(setup_cell(), answer("scale", in_place, in_place),
+                    check("test_scale", "g = np.ones(3)\nscale(a=g, factor=0.0)"))
+    assert "given as a in place" in messages(keyword)["test_scale"]
 
 
 EXCEPTION_TEST = dedent("""
@@ -1183,3 +1194,35 @@ def test_the_disk_the_kernel_can_fill_is_bounded(grade, tmp_path):
     assert scores(report) == {"test_filled": 1.0}, report
     assert list(scratch.iterdir()) == []
     assert grading.SCRATCH_BYTES < 300 * 2**20
+
+
+def test_a_repeated_test_cell_runs_once(sandbox_ready, tmp_path):
+    setup, doubled = setup_cell(), check("test_double", DOUBLE_TEST, 2)
+    source, submission = notebooks(setup, answer("double", DOUBLE, DOUBLE), doubled)
+    submission["cells"].append(json.loads(json.dumps(submission["cells"][-1])))  # the student copied the test cell
+    report = grade_notebook(source, submission, scratch=tmp_path, cell_timeout=TIMEOUT, user=USER)
+    assert [q.name for q in report.questions] == ["test_double"]
+    assert any("repeats the test test_double" in note for note in report.notes), report.notes
+
+
+def test_hidden_regions_are_read_as_nbgrader_reads_them(grade):
+    # nbgrader's delimiter is any line containing the text, not only the exact "### ..." form.
+    test = "assert double([1.0]).tolist() == [2.0]\n## BEGIN HIDDEN TESTS (by hand)\nassert double([3.0]).tolist() == [7.0], 'secret 7'\n# END HIDDEN TESTS\n"
+    report = grade(setup_cell(), answer("double", DOUBLE, DOUBLE), check("test_double", test))
+    assert messages(report) == {"test_double": "a hidden test failed"}
+
+
+def test_a_hidden_helper_of_an_earlier_cell_stays_hidden_when_a_later_test_uses_it(grade):
+    first = "assert double([1.0]).tolist() == [2.0]\n### BEGIN HIDDEN TESTS\ndef _secret_check(v):\n    assert v == 31337, f'expected {v} to be 31337'\n### END HIDDEN TESTS\n"
+    report = grade(setup_cell(), answer("double", DOUBLE, DOUBLE), check("test_double", first, 2),
+                   answer("square", SQUARE, SQUARE), check("test_square", "_secret_check(float(square([2.0])[0]))\n", 3))
+    assert scores(report) == {"test_double": 2.0, "test_square": 0.0}
+    assert messages(report)["test_square"] == "a hidden test failed"
+
+
+def test_a_test_that_catches_every_exception_still_fails_on_a_hang(grade):
+    hangs = "def double(x):\n    while True:\n        pass\n"
+    swallow = "try:\n    double([1.0])\nexcept Exception:\n    pass\n"
+    report = grade(setup_cell(), answer("double", DOUBLE, hangs), check("test_double", swallow), cell_timeout=HANG)
+    assert scores(report) == {"test_double": 0.0}
+    assert "ran longer than" in messages(report)["test_double"]

@@ -307,3 +307,24 @@ def test_readonly_paths_can_be_read_but_not_written(course, scratch):
         """, scratch, readonly=[course])
     assert result.stdout == f"{SECRET}\nOSError\n", result.stderr
     assert (course / "secret.txt").read_text() == SECRET
+
+
+def test_dev_is_read_only_and_dev_shm_is_as_small_as_tmp(scratch):
+    # Memory-backed folders count against no process's limit: each writable one is bounded.
+    result = python("""
+        import os
+        try:
+            open("/dev/planted", "w")
+        except OSError as err:
+            print("dev:", err.strerror)
+        written = 0
+        try:
+            for i in range(64):  # files of 1 MiB, each under the file-size limit: only the folder's size stops them
+                with open(f"/dev/shm/fill{i}", "wb") as f:
+                    f.write(b"x" * 2**20)
+                written += 1
+        except OSError as err:
+            print("shm:", written, "MiB,", err.strerror)
+        """, scratch, Limits(wall_seconds=60, file_bytes=8 * 2**20))
+    assert result.stdout.splitlines() == ["dev: Read-only file system", "shm: 8 MiB, No space left on device"], \
+        (result.stdout, result.stderr)

@@ -392,14 +392,19 @@ def grade(
                 else:
                     placed.append((student, assignment, notes))
         users: queue.Queue[int] = queue.Queue()
-        for slot in range(jobs):
-            users.put(JOB_UID_BASE + slot)
+        for user in _free_uids(jobs):
+            users.put(user)
+        threads = max(1, (os.cpu_count() or 1) // jobs)
 
         def one(job: tuple[str, str, list[str]]) -> list[Score]:
             user = users.get()
             try:
                 return _judge(course, *job, questions[job[1]], cell_timeout=cell_timeout,
-                              notebook_timeout=notebook_timeout, sandboxed=sandboxed, user=user)
+                              notebook_timeout=notebook_timeout, sandboxed=sandboxed, user=user, threads=threads)
+            except Exception as err:  # noqa: BLE001 - one submission's failure never costs the others
+                student, assignment, notes = job
+                return _zero(student, assignment, questions[assignment],
+                             "; ".join([*notes, f"the grader failed on it ({type(err).__name__}: {err})"]))
             finally:
                 users.put(user)
 
@@ -408,6 +413,20 @@ def grade(
                 scores.extend(rows)
     order = {name: i for i, name in enumerate(sorted(p.name for p in submissions.iterdir() if p.is_dir()))}
     return sorted(scores, key=lambda s: (order.get(s.student, -1), s.assignment))
+
+
+def _free_uids(count: int) -> list[int]:
+    """``count`` user ids from :data:`JOB_UID_BASE` up that no account of this machine has."""
+    import pwd
+
+    found, uid = [], JOB_UID_BASE
+    while len(found) < count:
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            found.append(uid)
+        uid += 1
+    return found
 
 
 def _questions(notebook: Path) -> list[tuple[str, float]]:
@@ -446,7 +465,7 @@ def _place(course: Path, student: str, assignment: str, folder: Path) -> list[st
 
 
 def _judge(course: Path, student: str, assignment: str, notes: list[str], questions: list[tuple[str, float]], *,
-           cell_timeout: int, notebook_timeout: float, sandboxed: bool, user: int) -> list[Score]:
+           cell_timeout: int, notebook_timeout: float, sandboxed: bool, user: int, threads: int) -> list[Score]:
     """Grade one placed submission in a judge process of its own (``python -m gradbook.grading``)."""
     work = course / "work" / student / assignment
     scratch = work / "scratch"
@@ -460,11 +479,14 @@ def _judge(course: Path, student: str, assignment: str, notes: list[str], questi
         argv.append("--unsandboxed")
     if shutil.which("prlimit"):  # the judge trains the students' models: bound its memory too
         argv = ["prlimit", f"--as={JUDGE_MEMORY_BYTES}", "--", *argv]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # The judge trains on the CPU (a GPU's driver does not start under its memory limit), with
+    # its share of the cores, so that parallel jobs do not fight over them.
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": str(threads),
+           "TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": "1"}
     notes = list(notes)
     try:
-        done = subprocess.run(argv, cwd=work, capture_output=True, text=True, timeout=notebook_timeout, env=env,
-                              start_new_session=True)
+        done = subprocess.run(argv, cwd=work, capture_output=True, text=True, errors="replace",
+                              timeout=notebook_timeout, env=env, start_new_session=True)
         if done.returncode != 0 and not report_path.is_file():
             notes.append("the grader failed: " + " / ".join((done.stdout + done.stderr).strip().splitlines()[-3:]))
     except subprocess.TimeoutExpired:
@@ -560,7 +582,8 @@ def write_feedback(scores: Iterable[Score], out: Path) -> list[Path]:
     """One HTML page per student and assignment: the score per question, and why each failed.
 
     A failed question shows the failing visible test's error message, or "a hidden test
-    failed"; the hidden tests' source never appears, nor the instructor's notes on attempts.
+    failed"; the hidden tests' source never appears, nor the notes and attempts of the CSV (they
+    are for the instructor, and a note can quote what the student's code printed or raised).
     The pages go to ``out/<student>/<assignment>/<assignment>.html``, the layout nbgrader's own
     feedback step uses.
 
@@ -587,11 +610,10 @@ def write_feedback(scores: Iterable[Score], out: Path) -> list[Path]:
             [[r.question, f"{r.score:g}", f"{r.max_score:g}", "" if r.score >= r.max_score else (r.message or "failed")]
              for r in rows],
             ["question", "score", "out of", "why it failed"])
-        note = f"<p>{html.escape(rows[0].note)}</p>" if rows[0].note else ""
         page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                 f"<title>{html.escape(assignment)}: feedback for {html.escape(student)}</title></head><body>\n"
                 f"<h1>{html.escape(assignment)}</h1>\n<p>{html.escape(student)}: {total:g} / {top:g}</p>\n"
-                f"{table}\n{note}\n</body></html>\n")
+                f"{table}\n</body></html>\n")
         path = Path(out) / student / assignment / f"{assignment}.html"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(page)

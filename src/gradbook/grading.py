@@ -69,12 +69,15 @@ MAX_TEXT = 2000
 OUTPUT_KEPT = 64 * 2**10
 #: The student kernel's scratch folder: a private one in memory, of at most this many bytes.
 SCRATCH_BYTES = 256 * 2**20
+#: A failed test's message when its details could carry a hidden test's inputs.
+WITHHELD = "a test failed (details withheld)"
 #: How often a kernel that died or hung is started again (replaying the cells before) per notebook.
 MAX_RESTARTS = 4
 
 _DTYPES = {np.dtype(t).str for t in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
                                      np.uint32, np.uint64, np.float16, np.float32, np.float64)}
-_HIDDEN = re.compile(r"^\s*### (BEGIN|END) HIDDEN TESTS\s*$")
+# nbgrader's own rule (ClearHiddenTests): any line that contains the text is a delimiter.
+_HIDDEN_BEGIN, _HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 
 
 class NotPlainData(TypeError):
@@ -85,11 +88,15 @@ class StudentError(Exception):
     """The student's code raised an exception that is not one of Python's built-in ones."""
 
 
-class KernelLost(RuntimeError):
+class ChangedInput(StudentError):
+    """The student's function changed an array it was given (the test's own array is not changed)."""
+
+
+class KernelLost(BaseException):
     """The student kernel died, broke the protocol, or ran past its time; it is started again."""
 
 
-class CellTimeout(Exception):
+class CellTimeout(BaseException):
     """A test cell ran past its time limit."""
 
 
@@ -250,15 +257,19 @@ class _Channel:
     def __init__(self, read_fd: int, write_fd: int):
         self.read_fd, self.write_fd = read_fd, write_fd
 
-    def send(self, message: dict) -> None:
+    def send(self, message: dict, deadline: float | None = None) -> None:
         body = json.dumps(message, allow_nan=False).encode()
         if len(body) > MAX_MESSAGE_BYTES:
             raise NotPlainData(f"a message of {len(body) / 2**20:.0f} MiB is over the limit of "
                                f"{MAX_MESSAGE_BYTES / 2**20:.0f} MiB")
-        data = len(body).to_bytes(8, "big") + body
+        data = memoryview(len(body).to_bytes(8, "big") + body)
         while data:
+            if deadline is not None:  # a kernel that stops reading cannot hold the judge past it
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([], [self.write_fd], [], left)[1]:
+                    raise KernelLost("timeout")
             try:
-                written = os.write(self.write_fd, data[:1 << 20])
+                written = os.write(self.write_fd, data[:select.PIPE_BUF if deadline is not None else 1 << 20])
             except (BrokenPipeError, OSError) as err:
                 raise KernelLost(f"the pipe closed ({err.strerror or err})") from None
             data = data[written:]
@@ -372,10 +383,16 @@ def _serve(read_fd: int, write_fd: int) -> None:
                 kwargs = decode(request["kwargs"], callback=stub, scratch=scratch)
                 if function is None:
                     raise NameError(f"name {request['name']!r} is not defined")
+                given = [(f"argument {i + 1}", a) for i, a in enumerate(args)] + list(kwargs.items())
+                arrays = [(label, a, a.copy()) for label, a in given if type(a) is np.ndarray]
                 result = function(*args, **kwargs)
-                after = [encode(a, scratch=scratch) if type(a) is np.ndarray else None for a in args]
-                after_kw = {k: encode(v, scratch=scratch) for k, v in kwargs.items() if type(v) is np.ndarray}
-                return {"result": encode(result, scratch=scratch), "args_after": after, "kwargs_after": after_kw}
+                changed = [label for label, a, copy in arrays
+                           if not np.array_equal(a, copy, equal_nan=copy.dtype.kind == "f")]
+                if changed:
+                    return {"error": {"type": "ChangedInput", "message": (
+                        f"{request['name']} changed the array it was given as {changed[0]} in place; "
+                        "leave the inputs unchanged (work on a copy)")}}
+                return {"result": encode(result, scratch=scratch)}
             except NotPlainData as err:
                 return {"error": {"type": "NotPlainData", "message": f"{request['name']} returned {err}"[:MAX_TEXT]}}
             except BaseException as err:  # noqa: BLE001 - the student's exception goes back to the judge
@@ -407,6 +424,8 @@ def _builtin_exception(error) -> Exception:
     name, message = str(error.get("type", ""))[:100], str(error.get("message", ""))[:MAX_TEXT]
     if name == "NotPlainData":
         return NotPlainData(message)
+    if name == "ChangedInput":
+        return ChangedInput(message)
     cls = getattr(builtins, name, None)
     # Not StopIteration: raised in the judge, it would silently end a test's ``map``, ``zip`` or
     # ``for`` loop (``all(map(...))`` true); nor StopAsyncIteration, for ``async for``.
@@ -592,13 +611,15 @@ class _Kernel:
         env = {"MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": "1",
                "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
                "KERAS_HOME": os.path.join(scratch, ".keras")}
+        if readonly:  # the gradbook package, where it is not inside the Python environment
+            env["PYTHONPATH"] = os.pathsep.join(readonly)
         fds = (to_kernel_r, from_kernel_w)
         if sandboxed:
             self.process = sandbox.start(argv, scratch=scratch, limits=limits, readonly=readonly, user=user,
                                          env=env, pass_fds=fds, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         else:
             self.process = subprocess.Popen(argv, cwd=scratch, env={**env, "PATH": os.environ.get("PATH", ""),
-                                                                     "HOME": scratch, "PYTHONPATH": os.pathsep.join(readonly)},
+                                                                     "HOME": scratch},
                                             pass_fds=fds, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL, start_new_session=True)
         os.close(to_kernel_r)
@@ -639,7 +660,9 @@ class _Judge:
                  user: int, readonly: Sequence[str]):
         self.scratch, self.cell_timeout = scratch, cell_timeout
         self.kernel_options = dict(sandboxed=sandboxed, limits=limits, user=user, readonly=readonly)
-        self.local = tempfile.mkdtemp(prefix="judge-")  # the judge's own: models the kernel sends
+        # The judge's own folder (models the kernel sends), beside scratch: a judge stopped from
+        # outside leaves it where its caller cleans up.
+        self.local = tempfile.mkdtemp(prefix="judge-", dir=os.path.dirname(scratch))
         self.kernel: _Kernel | None = None
         self.history: list[str] = []  # the kernel cells run so far, to replay after a restart
         self.restarts = 0
@@ -648,7 +671,7 @@ class _Judge:
         self.in_call = False
         self.deadline = 0.0
         self.hidden_seen = self.tainted = False
-        self.test_filename, self.test_hidden = "", set()
+        self.hidden_regions: dict[str, set[int]] = {}  # test cell file name -> its hidden lines
 
     # The kernel: start, restart with replay, requests.
     def _start(self) -> None:
@@ -679,7 +702,7 @@ class _Judge:
                 raise KernelLost("the kernel was stopped too often")
             self._start()
         channel = self.kernel.channel
-        channel.send(message)
+        channel.send(message, deadline)
         while True:
             reply = channel.receive(deadline)
             if reply.get("kind") == "reply":
@@ -691,11 +714,13 @@ class _Judge:
                 args = decode(reply.get("args"), scratch=self.local)
                 kwargs = decode(reply.get("kwargs"), scratch=self.local)
                 result = self.callbacks[reply["id"]](*args, **kwargs)
-                channel.send({"kind": "reply", "result": encode(result, callbacks=self.callbacks, scratch=self.local)})
+                channel.send({"kind": "reply", "result": encode(result, callbacks=self.callbacks, scratch=self.local)},
+                             deadline)
             except (KernelLost, CellTimeout):
                 raise
             except Exception as err:  # noqa: BLE001 - the test's own function failed: the kernel hears of it
-                channel.send({"kind": "reply", "error": {"type": type(err).__name__, "message": str(err)[:MAX_TEXT]}})
+                channel.send({"kind": "reply", "error": {"type": type(err).__name__, "message": str(err)[:MAX_TEXT]}},
+                             deadline)
 
     def run_kernel_cell(self, source: str, where: str) -> None:
         try:
@@ -732,12 +757,7 @@ class _Judge:
                 raise KernelLost(f"the student kernel stopped while {name} ran") from None
             if "error" in reply:
                 raise _builtin_exception(reply["error"])
-            result = decode(reply.get("result"), scratch=self.local)
-            for before, after in zip(args, reply.get("args_after") or []):
-                self._copy_back(before, after)
-            for key, after in (reply.get("kwargs_after") or {}).items():
-                self._copy_back(kwargs.get(key), after)
-            return result
+            return decode(reply.get("result"), scratch=self.local)
         call.__name__ = call.__qualname__ = name
         return call
 
@@ -745,17 +765,10 @@ class _Judge:
         """Whether any line of the running test cell on the call stack is in a hidden region."""
         frame = sys._getframe(1)
         while frame is not None:
-            if frame.f_code.co_filename == self.test_filename and frame.f_lineno in self.test_hidden:
+            if frame.f_lineno in self.hidden_regions.get(frame.f_code.co_filename, ()):
                 return True
             frame = frame.f_back
         return False
-
-    def _copy_back(self, before, after) -> None:
-        """An array the student's function changed in place changes here too."""
-        if type(before) is np.ndarray and after is not None and before.flags.writeable:
-            after = decode(after)
-            if type(after) is np.ndarray and after.shape == before.shape:
-                np.copyto(before, after, casting="unsafe")
 
     def bind(self, namespace: dict, names: Sequence[str]) -> None:
         """Put the student's current answers into ``namespace`` (a missing one is removed)."""
@@ -787,9 +800,9 @@ class _Judge:
         ``self.tainted`` says afterwards whether a visible failure's message may carry what the
         student's code saw of a hidden test (it had been called from a hidden region before).
         """
-        filename = self.test_filename = f"<test {name}>"
+        filename = f"<test {name}>"
         code = compile(source, filename, "exec")
-        hidden = self.test_hidden = _hidden_lines(source)
+        self.hidden_regions[filename] = _hidden_lines(source)
         self.deadline = time.monotonic() + self.cell_timeout
         self.tainted = False
 
@@ -805,13 +818,15 @@ class _Judge:
                 raise
             # Every line of the cell the failure passed through: a hidden check that fails in a
             # helper the visible part defines is still a hidden test.
-            lines = {lineno for f, lineno in traceback.walk_tb(err.__traceback__) if f.f_code.co_filename == filename}
+            # (of this test cell, or of an earlier one whose hidden helper this one calls).
+            hidden = any(lineno in self.hidden_regions.get(f.f_code.co_filename, ())
+                         for f, lineno in traceback.walk_tb(err.__traceback__))
             if isinstance(err, CellTimeout):
                 if self.in_call and self.kernel is not None:  # stopped mid-call: the kernel's state is unknown
                     self._lost(f"test {name}", KernelLost("timeout"))
                 self.in_call = False
                 return str(err)
-            if lines & hidden:
+            if hidden:
                 return "a hidden test failed"
             self.tainted = self.hidden_seen
             text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
@@ -828,13 +843,19 @@ class _Judge:
 
 
 def _hidden_lines(source: str) -> set[int]:
-    """The 1-based line numbers inside ``### BEGIN/END HIDDEN TESTS`` regions."""
+    """The 1-based line numbers inside ``### BEGIN/END HIDDEN TESTS`` regions, delimiters included.
+
+    As nbgrader reads them: any line containing ``BEGIN HIDDEN TESTS`` opens a region, any line
+    containing ``END HIDDEN TESTS`` closes it.
+    """
     hidden, inside = set(), False
     for number, line in enumerate(source.splitlines(), start=1):
-        match = _HIDDEN.match(line)
-        if match:
-            inside = match.group(1) == "BEGIN"
-        if inside or match:
+        if _HIDDEN_BEGIN in line:
+            inside = True
+        if inside:
+            hidden.add(number)
+        if _HIDDEN_END in line:
+            inside = False
             hidden.add(number)
     return hidden
 
@@ -896,7 +917,7 @@ def grade_notebook(source_nb: Mapping, submission_nb: Mapping, *, scratch, cell_
         messages = {q.name: q.message for q in visible.questions}
         for question in report.questions:
             if question.name in tainted:
-                question.message = messages.get(question.name) or "a test failed (details withheld)"
+                question.message = messages.get(question.name) or WITHHELD
         if on_progress is not None:
             on_progress(report)
     return report
@@ -914,6 +935,7 @@ def _run(source_nb: Mapping, submission_nb: Mapping, *, hidden: bool, scratch: s
                    readonly=readonly)
     report = Report([])
     tainted: set[str] = set()
+    done: set[str] = set()
     namespace: dict[str, Any] = {"__name__": "__main__"}
     student_code: list[str] = []
     try:
@@ -925,7 +947,10 @@ def _run(source_nb: Mapping, submission_nb: Mapping, *, hidden: bool, scratch: s
             grade_id = grade_id if isinstance(grade_id, str) else None  # a student's odd metadata
             original = source_cells.get(grade_id)
             where = f"cell {index}" + (f" ({grade_id})" if grade_id else "")
-            if original is not None and _meta(original).get("grade"):
+            if original is not None and _meta(original).get("grade") and grade_id in done:
+                judge.notes.append(f"{where} repeats the test {grade_id}, which ran once already; not run again")
+            elif original is not None and _meta(original).get("grade"):
+                done.add(grade_id)
                 meta = _meta(original)
                 text = _cell_text(original)
                 judge.bind(namespace, names)
@@ -933,8 +958,9 @@ def _run(source_nb: Mapping, submission_nb: Mapping, *, hidden: bool, scratch: s
                     message = judge.run_test(text if hidden else _without_hidden(text), grade_id, namespace)
                 except CellTimeout as err:  # the alarm went off just as the test ended
                     message = str(err)
-                if judge.tainted:
+                if judge.tainted:  # the second run gives the message; until then, none leaks
                     tainted.add(grade_id)
+                    message = WITHHELD
                 points = float(meta.get("points", 0))
                 report.questions.append(Question(grade_id, 0.0 if message else points, points, message))
                 report.notes = list(dict.fromkeys(judge.notes))

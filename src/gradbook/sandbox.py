@@ -13,8 +13,8 @@ When the grader runs as root (as in CI), the sandboxed process does not: root's 
 is never limited by the kernel, so the sandbox drops to :data:`SANDBOX_UID` (``nobody``) first,
 and :func:`start` hands ``scratch`` to that user. All sandboxes of one machine then share the
 process limit of that one user unless each gets a ``user`` of its own (as parallel grading does).
-Run as an ordinary user, the sandbox gets its own user namespace and the process limit counts
-its own processes only.
+Run as an ordinary user, the sandbox gets its own user namespace, and on Linux 5.14 and later
+the process limit counts its own processes only.
 
 :func:`unavailable` says why no sandbox can be made here (not Linux, no ``bwrap``, no user
 namespaces) and how to fix it; :func:`run` then raises :class:`SandboxUnavailable`.
@@ -294,7 +294,10 @@ def command(argv: Sequence[str], *, scratch, readonly: Sequence = (), limits: Li
     args = [shutil.which("bwrap") or "bwrap",
             "--perms", "1777", "--size", str(limits.file_bytes), "--tmpfs", "/tmp",  # first: scratch may be below
             *_mounts(mounts),
-            "--dev", "/dev", "--proc", "/proc",
+            # A minimal /dev, read-only but for a /dev/shm as small as /tmp (tmpfs pages count
+            # against no process's memory limit, so an unbounded one could fill the machine's).
+            "--dev", "/dev", "--perms", "1777", "--size", str(limits.file_bytes), "--tmpfs", "/dev/shm",
+            "--remount-ro", "/dev", "--proc", "/proc",
             *_namespaces(), "--die-with-parent", "--new-session",
             "--chdir", scratch,
             "--clearenv", "--setenv", "PATH", bin_path, "--setenv", "HOME", scratch, "--setenv", "LANG", "C.UTF-8"]
