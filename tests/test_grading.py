@@ -1226,3 +1226,47 @@ def test_a_test_that_catches_every_exception_still_fails_on_a_hang(grade):
     report = grade(setup_cell(), answer("double", DOUBLE, hangs), check("test_double", swallow), cell_timeout=HANG)
     assert scores(report) == {"test_double": 0.0}
     assert "ran longer than" in messages(report)["test_double"]
+
+
+def test_a_hidden_value_a_visible_line_passes_on_is_not_in_the_feedback(grade):
+    # A hidden region defines data that a later visible line hands to the student's code: once a
+    # hidden region has run, visible failures get their message from the run without hidden tests.
+    first = DOUBLE_TEST + "### BEGIN HIDDEN TESTS\n_probe = [31337.0]\n### END HIDDEN TESTS\n"
+    tells = "def square(x):\n    raise ValueError(f'I was given {list(np.ravel(x))}')\n"
+    second = "square(globals().get('_probe', [1.0]))\n"
+    report = grade(setup_cell(), answer("double", DOUBLE, DOUBLE), check("test_double", first, 2),
+                   answer("square", SQUARE, tells), check("test_square", second, 3))
+    assert scores(report) == {"test_double": 2.0, "test_square": 0.0}
+    assert "31337" not in messages(report)["test_square"]
+    assert messages(report)["test_square"].startswith("ValueError: I was given"), messages(report)
+
+
+def test_a_manually_graded_answer_is_the_students_code_not_a_test(sandbox_ready, tmp_path):
+    # nbgrader's "manually graded answer": solution and grade both set. It is not run as a test
+    # (which would run the instructor's solution and score it).
+    manual = cell("ANSWER = 42\n", grade_id="essay", solution=True, grade=True, points=5)
+    source, submission = notebooks(setup_cell(), (manual, cell("ANSWER = 0\n", grade_id="essay", solution=True,
+                                                               grade=True, points=5)),
+                                   answer("double", DOUBLE, DOUBLE), check("test_double", DOUBLE_TEST, 2))
+    report = grade_notebook(source, submission, scratch=tmp_path, cell_timeout=TIMEOUT, user=USER)
+    assert scores(report) == {"test_double": 2.0}
+
+
+@pytest.mark.slow
+def test_fresh_network_refuses_weights_carried_in_the_configuration():
+    import keras
+
+    def compiled(*layers):
+        model = keras.Sequential([keras.Input((4,)), *layers])
+        model.compile(keras.optimizers.SGD(0.0), "mse")
+        return model
+
+    honest = compiled(keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(seed=1)))
+    copy = grading.fresh_network(honest)
+    assert copy is not honest and copy.optimizer.get_config()["learning_rate"] == 0.0
+    np.testing.assert_allclose(copy.layers[0].kernel.numpy(), honest.layers[0].kernel.numpy())  # the same seed
+    trained = np.arange(12.0).reshape(4, 3)
+    for bad in (compiled(keras.layers.Dense(3, kernel_initializer=keras.initializers.Constant(trained))),
+                compiled(keras.layers.Dense(3, trainable=False))):
+        with pytest.raises(ValueError, match="holds weights or freezes a layer"):
+            grading.fresh_network(bad)

@@ -54,7 +54,7 @@ import numpy as np
 
 from gradbook import sandbox
 
-__all__ = ["MAX_MESSAGE_BYTES", "NotPlainData", "Question", "Report", "StudentError", "answer_names",
+__all__ = ["MAX_MESSAGE_BYTES", "NotPlainData", "Question", "Report", "StudentError", "answer_names", "fresh_network",
            "decode", "encode", "grade_notebook", "main", "suspicious"]
 
 #: The largest message either side accepts (a Keras model or an array, base64-encoded).
@@ -247,6 +247,55 @@ def _b64decode(text: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except ValueError:
         raise NotPlainData("malformed base64 data") from None
+
+
+def fresh_network(model):
+    """A student's Keras network, rebuilt for a test to train: the same layers, new weights.
+
+    The layers are built again from their configuration (``keras.models.clone_model``), so the
+    weights come from their initializers, and the copy is compiled with the student's own
+    optimiser and loss. A configuration that carries weights itself (an initializer holding an
+    array or a long list of numbers) or freezes a layer is refused: either would let weights
+    trained beforehand through.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Compiled.
+
+    Returns
+    -------
+    keras.Model
+
+    Raises
+    ------
+    ValueError
+        If the configuration carries weights or freezes a layer, or the model is not compiled.
+    """
+    import keras
+
+    def count(node) -> int:  # the numbers in a (nested) list
+        if isinstance(node, list):
+            return sum(count(v) for v in node)
+        return int(isinstance(node, (int, float)) and not isinstance(node, bool))
+
+    def carries_weights(node) -> bool:
+        if isinstance(node, dict):
+            if node.get("class_name") == "__numpy__" or node.get("trainable") is False:
+                return True
+            return any(carries_weights(v) for v in node.values())
+        if isinstance(node, list):
+            return count(node) > 16 or any(carries_weights(v) for v in node)
+        return False
+
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError("compile the model")
+    if carries_weights(json.loads(json.dumps(model.get_config(), default=str))):
+        raise ValueError("the network's configuration holds weights or freezes a layer: build it from Keras's "
+                         "initializers, with every layer trainable")
+    copy = keras.models.clone_model(model)
+    copy.compile(keras.optimizers.deserialize(keras.optimizers.serialize(model.optimizer)), model.loss)
+    return copy
 
 
 # -- the pipe ---------------------------------------------------------------------------------
@@ -573,6 +622,9 @@ _ATTEMPTS = (
     (re.compile(r"\bopen\s*\(|\bos\.(walk|listdir|scandir|remove|unlink|rename|chdir)\b|\bshutil\b|\bglob\b|\bPath\s*\("),
      "reads or writes files"),
     (re.compile(r"\bsys\.modules\b|\bimportlib\b|\b__import__\b"), "changes imported modules"),
+    (re.compile(r"\bgradbook\.(conv|backprop|diagnostics|listings)\b"
+                r"|\bfrom\s+gradbook\s+import\b[^\n]*\b(conv|backprop|diagnostics|listings)\b"),
+     "imports the book's reference implementations"),
 )
 
 
@@ -797,12 +849,14 @@ class _Judge:
     def run_test(self, source: str, name: str, namespace: dict) -> str:
         """Run one test cell here; the failure message for the student, or "" if it passed.
 
-        ``self.tainted`` says afterwards whether a visible failure's message may carry what the
-        student's code saw of a hidden test (it had been called from a hidden region before).
+        ``self.tainted`` says afterwards whether a visible failure's message may carry something of
+        a hidden test: a hidden region had run before it (in an earlier cell, or earlier in this
+        one), so what the student's code was given since may come from one.
         """
         filename = f"<test {name}>"
         code = compile(source, filename, "exec")
-        self.hidden_regions[filename] = _hidden_lines(source)
+        hidden_here = self.hidden_regions[filename] = _hidden_lines(source)
+        seen_before = self.hidden_seen
         self.deadline = time.monotonic() + self.cell_timeout
         self.tainted = False
 
@@ -821,6 +875,10 @@ class _Judge:
             # (of this test cell, or of an earlier one whose hidden helper this one calls).
             hidden = any(lineno in self.hidden_regions.get(f.f_code.co_filename, ())
                          for f, lineno in traceback.walk_tb(err.__traceback__))
+            failed_at = next((lineno for f, lineno in traceback.walk_tb(err.__traceback__)
+                              if f.f_code.co_filename == filename), 0)
+            if hidden_here and failed_at > min(hidden_here):
+                self.hidden_seen = True  # the cell got past the start of a hidden region
             if isinstance(err, CellTimeout):
                 if self.in_call and self.kernel is not None:  # stopped mid-call: the kernel's state is unknown
                     self._lost(f"test {name}", KernelLost("timeout"))
@@ -828,12 +886,14 @@ class _Judge:
                 return str(err)
             if hidden:
                 return "a hidden test failed"
-            self.tainted = self.hidden_seen
+            self.tainted = seen_before or self.hidden_seen
             text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
             return text[:MAX_TEXT]
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+        if hidden_here:
+            self.hidden_seen = True  # the whole cell ran, its hidden regions too
         return ""
 
     def close(self) -> None:
@@ -947,9 +1007,10 @@ def _run(source_nb: Mapping, submission_nb: Mapping, *, hidden: bool, scratch: s
             grade_id = grade_id if isinstance(grade_id, str) else None  # a student's odd metadata
             original = source_cells.get(grade_id)
             where = f"cell {index}" + (f" ({grade_id})" if grade_id else "")
-            if original is not None and _meta(original).get("grade") and grade_id in done:
+            is_test = original is not None and _meta(original).get("grade") and not _meta(original).get("solution")
+            if is_test and grade_id in done:
                 judge.notes.append(f"{where} repeats the test {grade_id}, which ran once already; not run again")
-            elif original is not None and _meta(original).get("grade"):
+            elif is_test:
                 done.add(grade_id)
                 meta = _meta(original)
                 text = _cell_text(original)
