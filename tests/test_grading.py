@@ -1270,3 +1270,9 @@ def test_fresh_network_refuses_weights_carried_in_the_configuration():
                 compiled(keras.layers.Dense(3, trainable=False))):
         with pytest.raises(ValueError, match="holds weights or freezes a layer"):
             grading.fresh_network(bad)
+
+
+def test_the_kernel_runs_at_the_lowest_priority(grade):
+    report = grade(setup_cell(), answer("NICE", "NICE = 0", "import os\nNICE = os.nice(0)"),
+                   check("test_nice", "assert NICE == 19, NICE"))
+    assert scores(report) == {"test_nice": 1.0}, report

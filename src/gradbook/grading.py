@@ -71,6 +71,8 @@ OUTPUT_KEPT = 64 * 2**10
 SCRATCH_BYTES = 256 * 2**20
 #: A failed test's message when its details could carry a hidden test's inputs.
 WITHHELD = "a test failed (details withheld)"
+#: The student kernel's niceness (19 is the lowest priority).
+KERNEL_NICENESS = 19
 #: How often a kernel that died or hung is started again (replaying the cells before) per notebook.
 MAX_RESTARTS = 4
 
@@ -660,6 +662,10 @@ class _Kernel:
         to_kernel_r, self._to_kernel_w = os.pipe()
         self._from_kernel_r, from_kernel_w = os.pipe()
         argv = [sys.executable, "-m", "gradbook.grading", "kernel", str(to_kernel_r), str(from_kernel_w)]
+        if shutil.which("nice"):
+            # At the lowest priority: a submission that keeps many processes busy (a fork bomb)
+            # until its cell is stopped then takes little from the judge and everything else.
+            argv = ["nice", "-n", str(KERNEL_NICENESS), *argv]
         env = {"MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": "1",
                "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
                "KERAS_HOME": os.path.join(scratch, ".keras")}
