@@ -132,7 +132,7 @@ def _require_nbgrader() -> None:
         )
 
 
-def _prepare(source: Path, course: Path, *, cell_timeout: int) -> None:
+def _prepare(source: Path, course: Path) -> None:
     """A scratch nbgrader course: the sources, a config, and the generated assignments (which
     also records every graded cell, hidden tests included, in the course's gradebook)."""
     if not source.is_dir():
@@ -150,7 +150,7 @@ def _prepare(source: Path, course: Path, *, cell_timeout: int) -> None:
             raise RuntimeError(f"nbgrader could not generate {assignment!r}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
-def release(source: Path, out: Path, *, cell_timeout: int = CELL_TIMEOUT) -> list[Path]:
+def release(source: Path, out: Path) -> list[Path]:
     """Write the student version of every assignment to ``out/<assignment>/``.
 
     Parameters
@@ -176,7 +176,7 @@ def release(source: Path, out: Path, *, cell_timeout: int = CELL_TIMEOUT) -> lis
     _require_nbgrader()
     with tempfile.TemporaryDirectory() as tmp:
         course = Path(tmp)
-        _prepare(Path(source), course, cell_timeout=cell_timeout)
+        _prepare(Path(source), course)
         out = Path(out)
         if out.exists():
             shutil.rmtree(out)
@@ -216,10 +216,10 @@ def fill_in(release_nb: dict, source_nb: dict, answers: dict[str, str] | None = 
     nb = json.loads(json.dumps(release_nb))
     answer_cells = {}
     for cell in nb["cells"]:
-        meta = _nbgrader_meta(cell)
+        meta = grading.nbgrader_metadata(cell)
         if meta.get("solution"):
             answer_cells[meta["grade_id"]] = cell
-            text = _text_of(solutions[meta["grade_id"]])
+            text = grading.cell_source(solutions[meta["grade_id"]])
             cell["source"] = re.sub(r"[ \t]*### (BEGIN|END) SOLUTION\n?", "", text)
     for grade_id, text in (answers or {}).items():
         if grade_id not in answer_cells:
@@ -228,20 +228,8 @@ def fill_in(release_nb: dict, source_nb: dict, answers: dict[str, str] | None = 
     return nb
 
 
-def _text_of(cell: dict) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else source
-
-
 def _graded_cells(nb: dict) -> dict[str, dict]:
-    return {gid: c for c in nb["cells"] if isinstance(gid := _nbgrader_meta(c).get("grade_id"), str)}
-
-
-def _nbgrader_meta(cell: dict) -> dict:
-    """A cell's nbgrader metadata; {} when it has none, or a student's edit left something odd."""
-    meta = cell.get("metadata") if isinstance(cell, dict) else None
-    meta = meta.get("nbgrader") if isinstance(meta, dict) else None
-    return meta if isinstance(meta, dict) else {}
+    return {gid: c for c in nb["cells"] if isinstance(gid := grading.nbgrader_metadata(c).get("grade_id"), str)}
 
 
 def _read_notebook(path: Path) -> tuple[dict | None, str]:
@@ -267,12 +255,12 @@ def _restore_cells(nb: dict, release_nb: dict) -> tuple[dict, list[str]]:
     cells = list(nb["cells"])
     previous_id = None
     for cell in release_nb["cells"]:
-        gid = _nbgrader_meta(cell).get("grade_id")
+        gid = grading.nbgrader_metadata(cell).get("grade_id")
         if gid and gid not in present:
             index = 0
             if previous_id is not None:
                 index = next((i + 1 for i, c in enumerate(cells)
-                              if _nbgrader_meta(c).get("grade_id") == previous_id), len(cells))
+                              if grading.nbgrader_metadata(c).get("grade_id") == previous_id), len(cells))
             cells.insert(index, cell)
             present[gid] = cell
             notes.append(gid)
@@ -283,13 +271,13 @@ def _restore_cells(nb: dict, release_nb: dict) -> tuple[dict, list[str]]:
 
 
 def _text(cell: dict) -> str:
-    return _text_of(cell).strip()
+    return grading.cell_source(cell).strip()
 
 
 def _edited_tests(nb: dict, release_nb: dict) -> list[str]:
     mine, theirs = _graded_cells(nb), _graded_cells(release_nb)
     return [gid for gid, cell in theirs.items()
-            if _nbgrader_meta(cell).get("grade") and gid in mine and _text(mine[gid]) != _text(cell)]
+            if grading.nbgrader_metadata(cell).get("grade") and gid in mine and _text(mine[gid]) != _text(cell)]
 
 
 def _find_submission(folder: Path, expected: str) -> tuple[Path | None, str]:
@@ -369,7 +357,7 @@ def grade(
     scores: list[Score] = []
     with tempfile.TemporaryDirectory() as tmp:
         course = Path(tmp)
-        _prepare(Path(source), course, cell_timeout=cell_timeout)
+        _prepare(Path(source), course)
         known = {p.name for p in (course / "release").iterdir() if p.is_dir()}
         questions = {a: _questions(course / "source" / a / f"{a}.ipynb") for a in known}
         # First every submission is checked and put in place (or scored 0 with the reason); then
@@ -433,7 +421,7 @@ def _questions(notebook: Path) -> list[tuple[str, float]]:
     """The graded cells of an instructor's notebook: ``(grade_id, points)`` in order."""
     nb = json.loads(notebook.read_text())
     return [(m["grade_id"], float(m.get("points", 0))) for c in nb["cells"]
-            if (m := _nbgrader_meta(c)).get("grade") and m.get("grade_id")]
+            if (m := grading.nbgrader_metadata(c)).get("grade") and m.get("grade_id")]
 
 
 def _zero(student: str, assignment: str, questions: list[tuple[str, float]], note: str) -> list[Score]:
@@ -655,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "release":
-            for path in release(args.source, args.out, cell_timeout=args.cell_timeout):
+            for path in release(args.source, args.out):
                 print(f"released {path}")
             return 0
         if args.command == "feedback":

@@ -54,8 +54,8 @@ import numpy as np
 
 from gradbook import sandbox
 
-__all__ = ["MAX_MESSAGE_BYTES", "NotPlainData", "Question", "Report", "StudentError", "answer_names", "fresh_network",
-           "decode", "encode", "grade_notebook", "main", "suspicious"]
+__all__ = ["MAX_MESSAGE_BYTES", "NotPlainData", "Question", "Report", "StudentError", "answer_names", "cell_source",
+           "decode", "encode", "fresh_network", "grade_notebook", "main", "nbgrader_metadata", "suspicious"]
 
 #: The largest message either side accepts (a Keras model or an array, base64-encoded).
 MAX_MESSAGE_BYTES = 128 * 2**20
@@ -538,15 +538,29 @@ class Report:
         return cls([Question(**q) for q in data["questions"]], list(data["notes"]), list(data["attempts"]))
 
 
-def _cell_text(cell: Mapping) -> str:
+def cell_source(cell: Mapping) -> str:
+    """A notebook cell's source as one string (nbformat stores it as a string or a list of lines).
+
+    Examples
+    --------
+    >>> cell_source({"source": ["a = 1\\n", "b = 2"]})
+    'a = 1\\nb = 2'
+    """
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else str(source)
 
 
-def _meta(cell: Mapping) -> dict:
-    meta = cell.get("metadata", {})
-    nbgrader = meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
-    return nbgrader if isinstance(nbgrader, dict) else {}
+def nbgrader_metadata(cell: Mapping) -> dict:
+    """A cell's nbgrader metadata; ``{}`` when it has none, or a student's edit left something odd.
+
+    Examples
+    --------
+    >>> nbgrader_metadata({"metadata": {"nbgrader": {"grade_id": "q1"}}}), nbgrader_metadata({"metadata": {"nbgrader": "x"}})
+    ({'grade_id': 'q1'}, {})
+    """
+    meta = cell.get("metadata") if isinstance(cell, Mapping) else None
+    meta = meta.get("nbgrader") if isinstance(meta, Mapping) else None
+    return meta if isinstance(meta, dict) else {}
 
 
 def answer_names(source_nb: Mapping) -> tuple[list[str], list[str]]:
@@ -573,9 +587,9 @@ def answer_names(source_nb: Mapping) -> tuple[list[str], list[str]]:
     """
     names, imports = [], []
     for cell in source_nb["cells"]:
-        if cell.get("cell_type") != "code" or not _meta(cell).get("solution"):
+        if cell.get("cell_type") != "code" or not nbgrader_metadata(cell).get("solution"):
             continue
-        for node in ast.parse(_cell_text(cell)).body:
+        for node in ast.parse(cell_source(cell)).body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 imports.append(ast.unparse(node))
                 continue
@@ -683,7 +697,6 @@ class _Kernel:
         os.close(to_kernel_r)
         os.close(from_kernel_w)
         self.channel = _Channel(self._from_kernel_r, self._to_kernel_w)
-        self.scratch = scratch
 
     def how_it_ended(self) -> str:
         try:
@@ -996,7 +1009,7 @@ def _run(source_nb: Mapping, submission_nb: Mapping, *, hidden: bool, scratch: s
     package_root = str(Path(__file__).resolve().parents[1])
     readonly = [] if package_root.startswith(os.path.realpath(sys.prefix) + os.sep) else [package_root]
     names, imports = answer_names(source_nb)
-    source_cells = {m["grade_id"]: c for c in source_nb["cells"] if (m := _meta(c)).get("grade_id")}
+    source_cells = {m["grade_id"]: c for c in source_nb["cells"] if (m := nbgrader_metadata(c)).get("grade_id")}
     judge = _Judge(scratch=scratch, cell_timeout=cell_timeout, sandboxed=sandboxed, limits=limits, user=user,
                    readonly=readonly)
     report = Report([])
@@ -1009,17 +1022,17 @@ def _run(source_nb: Mapping, submission_nb: Mapping, *, hidden: bool, scratch: s
         for index, cell in enumerate(submission_nb["cells"], start=1):
             if cell.get("cell_type") != "code":
                 continue
-            grade_id = _meta(cell).get("grade_id")
+            grade_id = nbgrader_metadata(cell).get("grade_id")
             grade_id = grade_id if isinstance(grade_id, str) else None  # a student's odd metadata
             original = source_cells.get(grade_id)
             where = f"cell {index}" + (f" ({grade_id})" if grade_id else "")
-            is_test = original is not None and _meta(original).get("grade") and not _meta(original).get("solution")
+            is_test = original is not None and nbgrader_metadata(original).get("grade") and not nbgrader_metadata(original).get("solution")
             if is_test and grade_id in done:
                 judge.notes.append(f"{where} repeats the test {grade_id}, which ran once already; not run again")
             elif is_test:
                 done.add(grade_id)
-                meta = _meta(original)
-                text = _cell_text(original)
+                meta = nbgrader_metadata(original)
+                text = cell_source(original)
                 judge.bind(namespace, names)
                 try:
                     message = judge.run_test(text if hidden else _without_hidden(text), grade_id, namespace)
@@ -1033,12 +1046,12 @@ def _run(source_nb: Mapping, submission_nb: Mapping, *, hidden: bool, scratch: s
                 report.notes = list(dict.fromkeys(judge.notes))
                 if on_progress is not None:
                     on_progress(report)
-            elif original is not None and _meta(original).get("locked"):
-                text = _cell_text(original)
+            elif original is not None and nbgrader_metadata(original).get("locked"):
+                text = cell_source(original)
                 exec(compile(text, f"<setup {grade_id}>", "exec"), namespace)  # noqa: S102 - instructor's code
                 judge.run_kernel_cell(text, where)
             else:
-                text = _cell_text(cell)
+                text = cell_source(cell)
                 student_code.append(text)
                 judge.run_kernel_cell(text, where)
     finally:
