@@ -899,3 +899,44 @@ def test_public_names():
     assert set(models.__all__) == {"FIXED_ACTIVATIONS", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "fast_cnn", "kernel_initializer", "mlp"}
     assert INITIALIZERS == ("glorot", "he", "lecun", "normal")
     assert {"sigmoid", "tanh", "relu"} <= set(FIXED_ACTIVATIONS)
+
+
+# -- fast_cnn: the speed-run's knobs -----------------------------------------------------------------
+def test_fast_cnn_hidden_layer_adds_dense_norm_relu_dropout_before_the_logits():
+    model = fast_cnn((12, 12, 1), filters=(4, 6), hidden=16, dropout=0.2)
+    names = [layer.name for layer in model.layers]
+    assert names[-5:] == ["hidden", "norm_3", "act_3", "dropout_2", "logits"]
+    assert model.get_layer("hidden").kernel.shape == (3 * 3 * 6, 16)
+    assert not model.get_layer("hidden").use_bias
+    assert model.get_layer("dropout_2").rate == 0.2
+    assert model.count_params() == expected_params((12, 12, 1), filters=(4, 6)) - (3 * 3 * 6 * 10 + 10) \
+        + 3 * 3 * 6 * 16 + 4 * 16 + 16 * 10 + 10
+
+
+def test_fast_cnn_batch_norm_momentum_reaches_every_norm_layer():
+    model = fast_cnn(hidden=8, batch_norm_momentum=0.9)
+    momenta = {layer.momentum for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)}
+    assert momenta == {0.9}
+    assert {layer.momentum for layer in fast_cnn().layers if isinstance(layer, keras.layers.BatchNormalization)} == {0.99}
+
+
+def test_fast_cnn_flip_mirrors_in_training_only():
+    model = fast_cnn((6, 6, 1), filters=(2, 2), flip=True, seed=0)
+    flip = model.get_layer("flip")
+    assert isinstance(flip, keras.layers.RandomFlip) and model.layers[0] is flip
+    x = batch((6, 6, 1), n=64)
+    np.testing.assert_array_equal(np.asarray(flip(x, training=False)), x)
+    out = np.asarray(flip(x, training=True))
+    mirrored = np.array([np.array_equal(o, xi[:, ::-1]) for o, xi in zip(out, x)])
+    kept = np.array([np.array_equal(o, xi) for o, xi in zip(out, x)])
+    assert np.all(mirrored | kept) and mirrored.any() and kept.any()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"hidden": -1}, "hidden"), ({"hidden": 2.5}, "hidden"),
+    ({"batch_norm_momentum": 1.0}, "batch_norm_momentum"), ({"batch_norm_momentum": -0.1}, "batch_norm_momentum"),
+    ({"flip": "yes"}, "flip"),
+])
+def test_fast_cnn_rejects_bad_speed_run_knobs(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fast_cnn(**kwargs)
