@@ -54,7 +54,8 @@ def train_once(*, epochs: int, batch_size: int, learning_rate: float, seed: int,
 
     The loop is the one ``model.fit`` runs (Keras's loss: each replica's mean divided by the
     number of replicas; the optimizer sums the replicas' gradients), written out because Keras 3's
-    ``fit`` fails under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585). Each step, global
+    ``fit`` fails under ``MultiWorkerMirroredStrategy`` with more than one worker (its first step
+    cannot convert the per-replica input batch to a tensor; Keras 3.15.1). Each step, global
     replica ``r`` of ``R`` takes the ``r``-th of ``R`` equal slices of the global batch, so the
     steps are those of a single process with the same global batch.
     """

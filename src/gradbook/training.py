@@ -205,8 +205,8 @@ def train(
         If the model is not compiled, was not built under ``strategy``'s scope, ``epochs`` is not
         a positive whole number or ``validation_split`` is not in [0, 1).
     NotImplementedError
-        For a ``MultiWorkerMirroredStrategy``, under which Keras 3's ``fit`` fails (the message says
-        what to do instead).
+        For a ``MultiWorkerMirroredStrategy`` over more than one worker, under which Keras 3's ``fit``
+        fails (the message says what to do instead); with a single worker ``fit`` works.
     TrainingDiverged
         If the training loss becomes NaN or infinite; the message names the epoch and the
         learning rate and suggests a smaller one.
@@ -287,17 +287,27 @@ def _is_distributed(model) -> bool:
 
 
 def _check_strategy(model, strategy) -> None:
-    import tensorflow as tf
-
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    workers = _worker_count(strategy)
+    if workers > 1:
         raise NotImplementedError(
-            "Keras 3's model.fit does not run under MultiWorkerMirroredStrategy (keras-team/keras#20585: it "
-            "reduces the whole batch, then each scalar metric along an axis it lacks); train with a custom "
-            "loop over strategy.run instead, as tools/multiworker.py does.")
+            f"Keras 3's model.fit fails under MultiWorkerMirroredStrategy with more than one worker (this "
+            f"cluster has {workers}): its first training step cannot convert the per-replica input batch to a "
+            "tensor (ValueError: 'Attempt to convert a value (PerReplica...) with an unsupported type', seen "
+            "with Keras 3.15.1 and TensorFlow 2.21). Train with a custom loop over strategy.run instead, as "
+            "tools/multiworker.py does.")
     if not model.weights or not all(strategy.extended.variable_created_in_scope(v.value) for v in model.weights):
         raise ValueError(
             "The model's variables were not created under the strategy passed to train: build and compile "
             "the model inside `with strategy.scope():` (or let train_cnn build it with strategy=...).")
+
+
+def _worker_count(strategy) -> int:
+    """How many machines (chief and workers) the strategy's cluster has; 1 without a cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return 1
+    spec = resolver.cluster_spec()
+    return max(1, sum(spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs))
 
 
 def _one_example(x, y):
