@@ -67,6 +67,7 @@ def train_once(*, epochs: int, batch_size: int, learning_rate: float, seed: int,
     import tensorflow as tf
 
     from gradbook import data
+    from gradbook.distribute import train_step
 
     if single:
         strategy, worker, workers = tf.distribute.get_strategy(), 0, 1
@@ -92,19 +93,7 @@ def train_once(*, epochs: int, batch_size: int, learning_rate: float, seed: int,
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         model.optimizer.build(model.trainable_variables)
 
-    def replica_step(xb, yb):
-        with tf.GradientTape() as tape:
-            logits = model(xb, training=True)
-            loss = model.compute_loss(xb, yb, logits, training=True)
-        gradients = tape.gradient(loss, model.trainable_variables)
-        model.optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1), tf.cast(yb, tf.int64)), tf.float32))
-        return loss, correct
-
-    @tf.function
-    def step(xs, ys):
-        loss, correct = strategy.run(replica_step, args=(xs, ys))
-        return strategy.reduce("SUM", loss, axis=None), strategy.reduce("SUM", correct, axis=None)
+    step = train_step(strategy, model)
 
     def share(array):
         return strategy.experimental_distribute_values_from_function(

@@ -9,7 +9,7 @@ identity behind it: the sum of the replicas' gradients is the gradient of the wh
 
 Several machines: ``tf.distribute.MultiWorkerMirroredStrategy`` reads the cluster from the
 ``TF_CONFIG`` environment variable, which :func:`tf_config` writes; ``tools/multiworker.py``
-trains with it (the README says how to run it on real machines).
+trains with it (the README says how to run it on real machines), one :func:`train_step` at a time.
 
 To train with a strategy, build and compile the network inside ``with strategy.scope():`` and
 pass the strategy to :func:`gradbook.training.train` (or to :func:`gradbook.training.train_cnn`,
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 __all__ = ["batch_gradients", "logical_devices", "mirrored", "replica_gradients", "scaled_learning_rate",
-           "tf_config"]
+           "tf_config", "train_step"]
 
 
 def logical_devices(n: int = 2, *, gpu_memory_mb: int = 2048) -> list[str]:
@@ -260,6 +260,46 @@ def _check_built_under(strategy, model) -> None:
     if not model.weights or not all(strategy.extended.variable_created_in_scope(v.value) for v in model.weights):
         raise ValueError("The model's variables were not created under this strategy: build and compile the "
                          "model inside `with strategy.scope():`.")
+
+
+def train_step(strategy: tf.distribute.Strategy, model: keras.Model):
+    """One training step of ``model`` under ``strategy``, written out with ``strategy.run``.
+
+    What ``model.fit`` does each step, for a strategy under which ``fit`` fails (Keras 3 under
+    ``MultiWorkerMirroredStrategy`` with several workers): every replica computes Keras's loss on
+    its slice (its mean divided by the number of replicas) and its gradient, and the optimizer's
+    ``apply_gradients`` all-reduces (sums) the replicas' gradients before the update.
+
+    Parameters
+    ----------
+    strategy : tf.distribute.Strategy
+    model : keras.Model
+        A compiled model built under ``strategy.scope()``, its optimizer built.
+
+    Returns
+    -------
+    callable
+        ``step(xs, ys)``, a ``tf.function`` of the per-replica slices (such as
+        ``strategy.experimental_distribute_values_from_function`` makes) that updates the weights
+        and returns the replicas' summed loss and the number of correctly classified examples.
+    """
+    import tensorflow as tf
+
+    def replica_step(xb, yb):
+        with tf.GradientTape() as tape:
+            logits = model(xb, training=True)
+            loss = model.compute_loss(xb, yb, logits, training=True)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        model.optimizer.apply_gradients(zip(gradients, model.trainable_variables))   # sums over replicas
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1), tf.cast(yb, tf.int64)), tf.float32))
+        return loss, correct
+
+    @tf.function
+    def step(xs, ys):
+        loss, correct = strategy.run(replica_step, args=(xs, ys))
+        return strategy.reduce("SUM", loss, axis=None), strategy.reduce("SUM", correct, axis=None)
+
+    return step
 
 
 def scaled_learning_rate(base_learning_rate: float, base_batch_size: int, global_batch_size: int) -> float:
