@@ -30,6 +30,19 @@ def test_warmup_cosine_rises_linearly_then_decays_to_zero():
             warmup_cosine(100, 0.2, warmup_steps=bad)
 
 
+def test_warmup_cosine_can_warm_up_from_a_start_rate_as_goyal_et_al_do():
+    schedule = warmup_cosine(100, 0.8, warmup_steps=10, start_learning_rate=0.1)
+    values = np.array([float(schedule(step)) for step in (0, 5, 10, 55, 100)])
+    np.testing.assert_allclose(values, [0.1, 0.45, 0.8, 0.4, 0.0], atol=1e-6)
+    default = warmup_cosine(100, 0.2, warmup_steps=10)
+    assert float(default(0)) == 0.0                            # existing callers: from 0, as before
+    no_warmup = warmup_cosine(10, 0.5, warmup_steps=0, start_learning_rate=0.1)
+    assert float(no_warmup(0)) == pytest.approx(0.5)           # no warm-up: the start rate is unused
+    for bad in (-0.1, 0.9, float("nan"), True):
+        with pytest.raises(ValueError, match="start_learning_rate"):
+            warmup_cosine(100, 0.8, warmup_steps=10, start_learning_rate=bad)
+
+
 # -- schedule --------------------------------------------------------------------------------------
 def test_step_schedule_divides_by_3_then_9_at_a_third_and_two_thirds_of_the_run():
     s = optimizers.schedule("step", 0.9, steps_per_epoch=10, epochs=3)

@@ -342,3 +342,77 @@ def test_train_cnn_is_seeded_and_picks_the_initializer(digits_256):
 def test_train_cnn_rejects_bad_arguments(digits_256, kwargs, word):
     with pytest.raises(ValueError, match=word):
         training.train_cnn(digits_256, **kwargs)
+
+
+# -- with a tf.distribute strategy (two logical CPUs, in a fresh process: see tests/test_distribute.py) --
+@pytest.mark.slow
+def test_train_and_train_cnn_under_a_mirrored_strategy_give_the_single_device_numbers():
+    import json
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = textwrap.dedent("""
+        import json, keras, numpy as np, tensorflow as tf
+        from gradbook import data, distribute, training
+        distribute.logical_devices(2)
+        strategy = distribute.mirrored()
+        ds = data.load("digits", n_train=256, n_test=64, seed=0)
+
+        def build():
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+            model.compile(keras.optimizers.SGD(0.1, momentum=0.9),
+                          keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+            return model
+
+        report = {}
+        with strategy.scope():
+            mirrored = build()
+        r_m = training.train(mirrored, ds.x_train, ds.y_train, epochs=2, batch_size=64, strategy=strategy)
+        plain = build()
+        r_p = training.train(plain, ds.x_train, ds.y_train, epochs=2, batch_size=64)
+        report["loss"] = [r_m.history["loss"], r_p.history["loss"]]
+        report["weights"] = max(float(np.max(np.abs(a - b))) for a, b in zip(mirrored.get_weights(), plain.get_weights()))
+        try:
+            training.train(build(), ds.x_train, ds.y_train, strategy=strategy)
+        except ValueError as err:
+            report["outside"] = str(err)
+        single_worker = tf.distribute.MultiWorkerMirroredStrategy()     # no TF_CONFIG: one worker, fit works
+        with single_worker.scope():
+            alone = build()
+        report["single_worker_loss"] = training.train(alone, ds.x_train, ds.y_train, batch_size=64,
+                                                      strategy=single_worker).final("loss")
+        cnn_m, run_m = training.train_cnn(ds, depth=1, epochs=1, batch_size=64, strategy=strategy)
+        cnn_p, run_p = training.train_cnn(ds, depth=1, epochs=1, batch_size=64)
+        report["cnn_loss"] = [run_m.final("loss"), run_p.final("loss")]
+        report["cnn_mirrored"] = isinstance(cnn_m.weights[0].value, tf.distribute.DistributedValues)
+        print(json.dumps(report))
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0")
+    env.pop("TF_CONFIG", None)
+    env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(root / "src"), os.environ.get("PYTHONPATH")])))
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(*report["loss"], rtol=1e-5)     # the global batch of 64, split in two
+    assert report["weights"] < 1e-5
+    assert "strategy.scope()" in report["outside"]
+    assert np.isfinite(report["single_worker_loss"])
+    np.testing.assert_allclose(*report["cnn_loss"], rtol=1e-4)
+    assert report["cnn_mirrored"]
+
+
+def test_train_refuses_a_multi_worker_cluster_and_says_what_to_do_instead(digits_256):
+    import types
+
+    import tensorflow as tf
+
+    spec = tf.train.ClusterSpec({"worker": ["10.0.0.1:12345", "10.0.0.2:12345"]})
+    two_workers = types.SimpleNamespace(cluster_resolver=tf.distribute.cluster_resolver.SimpleClusterResolver(spec))
+    model = dense_model()
+    with pytest.raises(NotImplementedError, match=r"more than one worker \(this cluster has 2\).*strategy\.run"):
+        training.train(model, digits_256.x_train, digits_256.y_train, strategy=two_workers)

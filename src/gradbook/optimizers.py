@@ -79,9 +79,13 @@ def get(name: str, learning_rate: float | keras.optimizers.schedules.LearningRat
     return keras.optimizers.Adam(learning_rate, **kwargs)
 
 
-def warmup_cosine(total_steps: int, peak_learning_rate: float, *,
-                  warmup_steps: int) -> keras.optimizers.schedules.CosineDecay:
-    """A learning-rate schedule: linear warm-up from 0 to ``peak_learning_rate``, then cosine decay to 0.
+def warmup_cosine(total_steps: int, peak_learning_rate: float, *, warmup_steps: int,
+                  start_learning_rate: float = 0.0) -> keras.optimizers.schedules.CosineDecay:
+    """A learning-rate schedule: linear warm-up to ``peak_learning_rate``, then cosine decay to 0.
+
+    The warm-up rises from ``start_learning_rate`` (default 0) at step 0 to the peak at step
+    ``warmup_steps``. Goyal et al.'s gradual warm-up for a ``k`` times larger batch starts from the
+    small batch's rate ``eta`` and rises to ``k * eta``: pass ``start_learning_rate=eta``.
 
     Parameters
     ----------
@@ -90,6 +94,9 @@ def warmup_cosine(total_steps: int, peak_learning_rate: float, *,
     peak_learning_rate : float
     warmup_steps : int
         Steps of warm-up, from 0 (none: the decay starts at the peak) to ``total_steps - 1``.
+    start_learning_rate : float, default 0.0
+        The rate at step 0 of the warm-up, from 0 to ``peak_learning_rate``; ignored without
+        warm-up.
 
     Returns
     -------
@@ -98,22 +105,27 @@ def warmup_cosine(total_steps: int, peak_learning_rate: float, *,
     Raises
     ------
     ValueError
-        For a step count or learning rate that is not positive, or a warm-up that is negative or
-        leaves no step to decay.
+        For a step count or learning rate that is not positive, a warm-up that is negative or
+        leaves no step to decay, or a start rate that is negative or above the peak.
 
     Examples
     --------
     >>> schedule = warmup_cosine(100, 0.2, warmup_steps=10)
     >>> [round(float(schedule(step)), 3) for step in (0, 5, 10, 55, 100)]
     [0.0, 0.1, 0.2, 0.1, 0.0]
+    >>> goyal = warmup_cosine(100, 0.8, warmup_steps=10, start_learning_rate=0.1)
+    >>> [round(float(goyal(step)), 3) for step in (0, 5, 10)]
+    [0.1, 0.45, 0.8]
     """
     import keras
 
     total_steps = check_whole(total_steps, "total_steps")
     peak_learning_rate = check_number(peak_learning_rate, "peak_learning_rate")
     warmup_steps = check_whole(warmup_steps, "warmup_steps", minimum=0, maximum=total_steps - 1)
+    start_learning_rate = check_number(start_learning_rate, "start_learning_rate", maximum=peak_learning_rate,
+                                       include_minimum=True)
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup_steps else peak_learning_rate,
+        initial_learning_rate=start_learning_rate if warmup_steps else peak_learning_rate,
         decay_steps=max(1, total_steps - warmup_steps),
         warmup_target=peak_learning_rate if warmup_steps else None,
         warmup_steps=warmup_steps,

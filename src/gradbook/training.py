@@ -11,6 +11,7 @@ pipeline in :mod:`gradbook.data`, and mixed precision in :mod:`gradbook.hardware
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -148,7 +149,7 @@ def _current_learning_rate(model) -> float:
     """The learning rate in force now (schedules evaluated at the current step)."""
     from keras import ops
 
-    return float(ops.convert_to_tensor(model.optimizer.learning_rate))
+    return float(ops.convert_to_numpy(model.optimizer.learning_rate))  # a mirrored variable under a strategy
 
 
 def train(
@@ -163,6 +164,7 @@ def train(
     callbacks: Sequence[Any] = (),
     seed: int = 0,
     verbose: int = 0,
+    strategy=None,
 ) -> TrainResult:
     """Train a compiled Keras model with a fixed seed and a clean stop on divergence.
 
@@ -188,6 +190,10 @@ def train(
         which fixes the shuffling order.
     verbose : int, default 0
         Keras's progress output.
+    strategy : tf.distribute.Strategy, optional
+        Train data-parallel with this strategy (see :mod:`gradbook.distribute`). The model must
+        have been built and compiled inside ``with strategy.scope():``; ``batch_size`` is then the
+        global batch, split between the replicas.
 
     Returns
     -------
@@ -196,8 +202,11 @@ def train(
     Raises
     ------
     ValueError
-        If the model is not compiled, ``epochs`` is not a positive whole number or
-        ``validation_split`` is not in [0, 1).
+        If the model is not compiled, was not built under ``strategy``'s scope, ``epochs`` is not
+        a positive whole number or ``validation_split`` is not in [0, 1).
+    NotImplementedError
+        For a ``MultiWorkerMirroredStrategy`` over more than one worker, under which Keras 3's ``fit``
+        fails (the message says what to do instead); with a single worker ``fit`` works.
     TrainingDiverged
         If the training loss becomes NaN or infinite; the message names the epoch and the
         learning rate and suggests a smaller one.
@@ -208,6 +217,8 @@ def train(
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
         raise ValueError("The model is not compiled: call model.compile(optimizer, loss) first.")
     check_number(validation_split, "validation_split", maximum=1.0, include_minimum=True, include_maximum=False)
+    if strategy is not None:
+        _check_strategy(model, strategy)
 
     keras.utils.set_random_seed(seed)
     guard = _divergence_callback()
@@ -215,7 +226,8 @@ def train(
     if n_examples is not None and validation_split:
         n_examples = int(math.floor(n_examples * (1.0 - validation_split)))  # Keras's own split
     start = time.perf_counter()
-    _build_training_state(model, x, y)
+    if not _is_distributed(model):  # under a strategy Keras builds this state itself, in the strategy's scope
+        _build_training_state(model, x, y)
     fit = model.fit(
         x,
         y,
@@ -267,6 +279,37 @@ def _build_training_state(model, x, y) -> None:
         model.optimizer.build(model.trainable_variables)
 
 
+def _is_distributed(model) -> bool:
+    """Whether the model's variables belong to a ``tf.distribute`` strategy (mirrored copies)."""
+    import tensorflow as tf
+
+    return any(isinstance(v.value, tf.distribute.DistributedValues) for v in model.weights)
+
+
+def _check_strategy(model, strategy) -> None:
+    workers = _worker_count(strategy)
+    if workers > 1:
+        raise NotImplementedError(
+            f"Keras 3's model.fit fails under MultiWorkerMirroredStrategy with more than one worker (this "
+            f"cluster has {workers}): its first training step cannot convert the per-replica input batch to a "
+            "tensor (ValueError: 'Attempt to convert a value (PerReplica...) with an unsupported type', seen "
+            "with Keras 3.15.1 and TensorFlow 2.21). Train with a custom loop over strategy.run instead, as "
+            "tools/multiworker.py does.")
+    if not model.weights or not all(strategy.extended.variable_created_in_scope(v.value) for v in model.weights):
+        raise ValueError(
+            "The model's variables were not created under the strategy passed to train: build and compile "
+            "the model inside `with strategy.scope():` (or let train_cnn build it with strategy=...).")
+
+
+def _worker_count(strategy) -> int:
+    """How many machines (chief and workers) the strategy's cluster has; 1 without a cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return 1
+    spec = resolver.cluster_spec()
+    return max(1, sum(spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs))
+
+
 def _one_example(x, y):
     """One example as a batch of one, from arrays or from a dataset's element spec (zeros), or None."""
     if hasattr(x, "shape") and hasattr(y, "shape") and len(x) and len(y):
@@ -306,6 +349,7 @@ def train_cnn(
     validation_split: float = 0.1,
     callbacks: Sequence[Any] = (),
     seed: int = 0,
+    strategy=None,
 ):
     """Build a :func:`gradbook.models.cnn` for ``dataset`` and train it: the run behind chapter
     6's Train button.
@@ -320,6 +364,9 @@ def train_cnn(
         See :func:`gradbook.optimizers.get`.
     epochs, batch_size, validation_split, callbacks, seed :
         See :func:`train`.
+    strategy : tf.distribute.Strategy, optional
+        Build, compile and train the network under this strategy (``batch_size`` is then the
+        global batch).
 
     Returns
     -------
@@ -338,10 +385,11 @@ def train_cnn(
 
     init = "glorot" if activation in ("sigmoid", "tanh", "linear") else "he"
     keras.utils.set_random_seed(seed)
-    model = models.cnn(depth, filters, activation, init, input_shape=dataset.image_shape,
-                       num_classes=dataset.num_classes, seed=seed)
-    model.compile(optimizers.get(optimizer, learning_rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    with contextlib.nullcontext() if strategy is None else strategy.scope():
+        model = models.cnn(depth, filters, activation, init, input_shape=dataset.image_shape,
+                           num_classes=dataset.num_classes, seed=seed)
+        model.compile(optimizers.get(optimizer, learning_rate),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     result = train(model, dataset.x_train, dataset.y_train, epochs=epochs, batch_size=batch_size,
-                   validation_split=validation_split, callbacks=callbacks, seed=seed)
+                   validation_split=validation_split, callbacks=callbacks, seed=seed, strategy=strategy)
     return model, result
