@@ -1,0 +1,297 @@
+"""A speed-run: chapter 6's small CNN, trained for accuracy within a fixed time, and what each
+ingredient of the recipe is worth.
+
+A :class:`Recipe` names every choice of a training run that the speed-run changes: the network's
+width, the momentum of its batch-normalisation statistics, the learning-rate schedule, the batch
+size, the augmentation, label smoothing, test-time augmentation and the precision.
+:data:`BASELINE` is chapter 6's ``fast_cnn`` run as it was; :data:`SPEED_RUN` is the recipe
+chosen on a validation split. :func:`run` trains and evaluates one recipe, and :func:`ablations`
+gives the recipe with each of its ingredients taken out, one at a time.
+
+>>> SPEED_RUN.without("label_smoothing").label_smoothing
+0.0
+>>> sorted(ablations(BASELINE))      # of the ingredients, the baseline uses only the schedule
+['schedule']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gradbook import models, optimizers, training
+from gradbook.validation import check_choice, check_number, check_whole
+
+__all__ = ["BASELINE", "INGREDIENTS", "Recipe", "Result", "SPEED_RUN", "ablations", "build", "predict", "record", "recorded",
+           "run"]
+
+#: The schedules a recipe may use: warm-up then cosine decay to zero, or a constant rate.
+_SCHEDULES = ("warmup_cosine", "constant")
+_PRECISIONS = (None, "mixed_bfloat16", "mixed_float16")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Every choice of a speed-run's training run.
+
+    Attributes
+    ----------
+    filters : (int, int)
+        Channels of the two convolutions of :func:`gradbook.models.fast_cnn`.
+    hidden : int
+        Units of the dense layer before the logits (0: none).
+    dropout : float
+    batch_norm_momentum : float
+        Momentum of the batch-normalisation running averages.
+    schedule : {"warmup_cosine", "constant"}
+        Adam's learning rate: a linear warm-up over a tenth of the steps to ``learning_rate`` and a
+        cosine decay to zero, or ``learning_rate`` throughout.
+    learning_rate : float
+        The peak (or constant) learning rate.
+    batch_size : int
+    epochs : int
+    flip : bool
+        Augment the training images with random horizontal flips.
+    label_smoothing : float
+        Share of each target's probability spread evenly over all classes, in [0, 1).
+    test_time_flip : bool
+        Predict with the average of the logits of each image and of its mirror image.
+    dtype_policy : str or None
+        A Keras mixed-precision policy, or ``None`` for float32.
+    """
+
+    filters: tuple[int, int] = (32, 64)
+    hidden: int = 0
+    dropout: float = 0.3
+    batch_norm_momentum: float = 0.99
+    schedule: str = "warmup_cosine"
+    learning_rate: float = 3e-3
+    batch_size: int = 128
+    epochs: int = 10
+    flip: bool = False
+    label_smoothing: float = 0.0
+    test_time_flip: bool = False
+    dtype_policy: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.filters, tuple) and len(self.filters) == 2):
+            raise ValueError(f"filters must be a tuple of two channel counts, got {self.filters!r}.")
+        for f in self.filters:
+            check_whole(f, "filters")
+        check_whole(self.hidden, "hidden", minimum=0)
+        check_number(self.dropout, "dropout", maximum=1, include_minimum=True, include_maximum=False)
+        check_number(self.batch_norm_momentum, "batch_norm_momentum", maximum=1, include_minimum=True,
+                     include_maximum=False)
+        check_choice(self.schedule, "schedule", _SCHEDULES)
+        check_number(self.learning_rate, "learning_rate")
+        check_whole(self.batch_size, "batch_size")
+        check_whole(self.epochs, "epochs")
+        check_number(self.label_smoothing, "label_smoothing", maximum=1, include_minimum=True, include_maximum=False)
+        check_choice(self.dtype_policy, "dtype_policy", _PRECISIONS)
+        for name in ("flip", "test_time_flip"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+
+    def without(self, ingredient: str) -> "Recipe":
+        """This recipe with one ingredient taken out (set back to what :data:`BASELINE` does).
+
+        Parameters
+        ----------
+        ingredient : str
+            One of :data:`INGREDIENTS`.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ingredient.
+        """
+        check_choice(ingredient, "ingredient", tuple(INGREDIENTS))
+        return dataclasses.replace(self, **INGREDIENTS[ingredient])
+
+    def uses(self, ingredient: str) -> bool:
+        """Whether taking ``ingredient`` out would change this recipe."""
+        return self.without(ingredient) != self
+
+
+#: Each ingredient of the speed-run, and the settings that take it out: chapter 6's run as it
+#: was, except for the schedule, whose absence is a constant learning rate of Adam's default 0.001.
+INGREDIENTS: dict[str, dict[str, Any]] = {
+    "width": {"filters": (32, 64), "hidden": 0},
+    "batch_norm_momentum": {"batch_norm_momentum": 0.99},
+    "schedule": {"schedule": "constant", "learning_rate": 1e-3},
+    "batch_size": {"batch_size": 128},
+    "augmentation": {"flip": False},
+    "label_smoothing": {"label_smoothing": 0.0},
+    "test_time_augmentation": {"test_time_flip": False},
+    "precision": {"dtype_policy": None},
+}
+
+#: Chapter 6's ``fast_cnn`` run: 10 epochs of Adam with warm-up and cosine decay to 0.003.
+BASELINE = Recipe()
+
+#: The speed-run, chosen on 10,000 training images held out for validation.
+SPEED_RUN = Recipe(filters=(48, 96), hidden=128, batch_norm_momentum=0.9, batch_size=256, epochs=10,
+                   flip=True, label_smoothing=0.1, test_time_flip=True)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One recipe trained and evaluated.
+
+    Attributes
+    ----------
+    recipe : Recipe
+    seed : int
+    accuracy : float
+        On the evaluation images (with test-time augmentation when the recipe uses it).
+    seconds : float
+        Wall time of training (``training.train``'s, evaluation excluded).
+    training : gradbook.training.TrainResult
+    """
+
+    recipe: Recipe
+    seed: int
+    accuracy: float
+    seconds: float
+    training: training.TrainResult = dataclasses.field(repr=False)
+
+
+def ablations(recipe: Recipe = SPEED_RUN) -> dict[str, Recipe]:
+    """The recipe with each ingredient it uses taken out, one at a time, by ingredient name."""
+    return {name: recipe.without(name) for name in INGREDIENTS if recipe.uses(name)}
+
+
+def build(recipe: Recipe, input_shape: tuple[int, ...], num_classes: int, *, steps_per_epoch: int, seed: int = 0):
+    """The recipe's network, compiled with its optimiser, schedule and loss (labels one-hot).
+
+    Parameters
+    ----------
+    recipe : Recipe
+    input_shape, num_classes :
+        Of the data.
+    steps_per_epoch : int
+        Batches per epoch, which the schedule needs.
+    seed : int, default 0
+        Seed of the weights, dropout masks and flips.
+
+    Returns
+    -------
+    keras.Model (compiled), outputting logits.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = models.fast_cnn(input_shape, num_classes, filters=recipe.filters, dropout=recipe.dropout,
+                            hidden=recipe.hidden, batch_norm_momentum=recipe.batch_norm_momentum,
+                            flip=recipe.flip, dtype_policy=recipe.dtype_policy, seed=seed)
+    if recipe.schedule == "warmup_cosine":
+        total = recipe.epochs * check_whole(steps_per_epoch, "steps_per_epoch")
+        optimizer = optimizers.warmup_cosine_adam(total, peak_learning_rate=recipe.learning_rate)
+    else:
+        optimizer = keras.optimizers.Adam(recipe.learning_rate)
+    model.compile(optimizer, keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=recipe.label_smoothing),
+                  metrics=["categorical_accuracy"])
+    return model
+
+
+def predict(model, x: np.ndarray, *, test_time_flip: bool = False, batch_size: int = 1000) -> np.ndarray:
+    """Logits of ``model`` on ``x``; with ``test_time_flip``, the mean of those of ``x`` and of its mirror image."""
+    logits = model.predict(x, batch_size=batch_size, verbose=0)
+    if test_time_flip:
+        logits = (logits + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2
+    return logits
+
+
+def run(recipe: Recipe, x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray, *,
+        seed: int = 0) -> Result:
+    """Train ``recipe`` on the training images and measure its accuracy on the evaluation images.
+
+    Pass a validation split as the evaluation images for every choice; the test images are for
+    the final measurement only.
+
+    Parameters
+    ----------
+    recipe : Recipe
+    x_train, y_train :
+        Images ``(n, height, width, channels)`` and integer labels.
+    x_eval, y_eval :
+        The images and labels to measure accuracy on.
+    seed : int, default 0
+
+    Returns
+    -------
+    Result
+
+    Raises
+    ------
+    ValueError
+        For images that are not a 4-D batch, or labels of another length.
+    gradbook.training.TrainingDiverged
+        If the loss becomes NaN or infinite.
+    """
+    import keras
+
+    for x, y, name in ((x_train, y_train, "training"), (x_eval, y_eval, "evaluation")):
+        if np.ndim(x) != 4 or len(x) != len(y) or not len(x):
+            raise ValueError(f"The {name} images must be a non-empty (n, height, width, channels) array with one "
+                             f"label each; got shapes {np.shape(x)} and {np.shape(y)}.")
+    num_classes = int(max(y_train.max(), y_eval.max())) + 1
+    steps = int(np.ceil(len(x_train) / recipe.batch_size))
+    model = build(recipe, x_train.shape[1:], num_classes, steps_per_epoch=steps, seed=seed)
+    targets = keras.utils.to_categorical(y_train, num_classes)
+    trained = training.train(model, x_train, targets, epochs=recipe.epochs, batch_size=recipe.batch_size, seed=seed)
+    logits = predict(model, x_eval, test_time_flip=recipe.test_time_flip)
+    accuracy = float(np.mean(np.argmax(logits, axis=1) == y_eval))
+    return Result(recipe=recipe, seed=seed, accuracy=accuracy, seconds=trained.seconds, training=trained)
+
+
+def _recorded_path():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent / "recorded" / "speedrun.json"
+
+
+def record(result: dict):
+    """Store the full benchmark's result (``benchmarks/train_speed.py --speed-run --record``) for
+    chapter 6 to show; returns the path written.
+
+    Parameters
+    ----------
+    result : dict
+        JSON-ready: the runs, their medians, the time ratio and the ablation.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import json
+
+    path = _recorded_path()
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
+
+
+def recorded() -> dict:
+    """The full benchmark's last recorded result (see :func:`record`).
+
+    Returns
+    -------
+    dict
+        With ``"runs"``, ``"median"``, ``"time_ratio"``, ``"ablation"``, ``"hardware"`` and ``"date"``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If no result was ever recorded; the message says how to record one.
+    """
+    import json
+
+    path = _recorded_path()
+    if not path.is_file():
+        raise FileNotFoundError("No speed-run result is recorded yet: run "
+                                "`python benchmarks/train_speed.py --only-speed-run --record` (about 25 minutes on 2 cores).")
+    return json.loads(path.read_text())

@@ -1,0 +1,127 @@
+"""Tests for gradbook.speedrun: recipes, their ablations, the compiled network and the run itself (on digits)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from gradbook import data, speedrun
+from gradbook.speedrun import BASELINE, INGREDIENTS, SPEED_RUN, Recipe
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load("digits", n_train=400, n_test=200, seed=0)
+
+
+TINY = Recipe(filters=(8, 16), hidden=16, batch_norm_momentum=0.9, batch_size=32, epochs=4, flip=True,
+              label_smoothing=0.1, test_time_flip=True)
+
+
+# -- recipes ------------------------------------------------------------------------------------------
+def test_baseline_is_chapter_6s_fast_cnn_run():
+    assert (BASELINE.filters, BASELINE.hidden, BASELINE.dropout) == ((32, 64), 0, 0.3)
+    assert (BASELINE.batch_norm_momentum, BASELINE.schedule, BASELINE.learning_rate) == (0.99, "warmup_cosine", 3e-3)
+    assert (BASELINE.batch_size, BASELINE.epochs, BASELINE.dtype_policy) == (128, 10, None)
+    assert not (BASELINE.flip or BASELINE.label_smoothing or BASELINE.test_time_flip)
+
+
+def test_without_sets_each_ingredient_back_and_nothing_else():
+    for name, settings in INGREDIENTS.items():
+        out = SPEED_RUN.without(name)
+        for field in dataclasses.fields(Recipe):
+            expected = settings.get(field.name, getattr(SPEED_RUN, field.name))
+            assert getattr(out, field.name) == expected, (name, field.name)
+
+
+def test_ablations_list_exactly_the_ingredients_a_recipe_uses():
+    assert speedrun.ablations(BASELINE.without("schedule")) == {}
+    assert speedrun.ablations(BASELINE) == {"schedule": BASELINE.without("schedule")}
+    used = speedrun.ablations(TINY)
+    assert set(used) == {"width", "batch_norm_momentum", "schedule", "batch_size", "augmentation",
+                         "label_smoothing", "test_time_augmentation"}
+    assert all(recipe != TINY for recipe in used.values())
+    assert "precision" in speedrun.ablations(dataclasses.replace(TINY, dtype_policy="mixed_bfloat16"))
+
+
+def test_without_unknown_ingredient_names_the_choices():
+    with pytest.raises(ValueError, match="label_smoothing"):
+        SPEED_RUN.without("dropout_magic")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"filters": (32,)}, "filters"), ({"filters": [32, 64]}, "filters"), ({"filters": (0, 64)}, "filters"),
+    ({"hidden": -1}, "hidden"), ({"schedule": "cyclic"}, "schedule"), ({"learning_rate": 0}, "learning_rate"),
+    ({"batch_size": 0}, "batch_size"), ({"epochs": 1.5}, "epochs"), ({"label_smoothing": 1.0}, "label_smoothing"),
+    ({"dtype_policy": "float64"}, "dtype_policy"), ({"flip": 1}, "flip"), ({"test_time_flip": "no"}, "test_time_flip"),
+    ({"batch_norm_momentum": 1.0}, "batch_norm_momentum"), ({"dropout": -0.1}, "dropout"),
+])
+def test_recipe_rejects_bad_settings_by_name(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Recipe(**kwargs)
+
+
+# -- the compiled network -----------------------------------------------------------------------------
+def test_build_follows_the_recipe():
+    model = speedrun.build(TINY, (8, 8, 1), 10, steps_per_epoch=5)
+    assert model.get_layer("conv_1").filters == 8 and model.get_layer("hidden").units == 16
+    assert model.get_layer("flip") is model.layers[0]
+    assert model.get_layer("norm_1").momentum == 0.9
+    assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
+    assert model.loss.get_config()["from_logits"]
+    schedule = model.optimizer.learning_rate
+    # warm-up over a tenth of the 20 steps, to the peak, then cosine decay to zero
+    model.optimizer.iterations.assign(2)
+    assert float(model.optimizer.learning_rate) == pytest.approx(TINY.learning_rate)
+    model.optimizer.iterations.assign(20)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    del schedule
+    constant = speedrun.build(TINY.without("schedule"), (8, 8, 1), 10, steps_per_epoch=5)
+    constant.optimizer.iterations.assign(19)
+    assert float(constant.optimizer.learning_rate) == pytest.approx(1e-3)
+    assert "flip" not in [layer.name for layer in speedrun.build(TINY.without("augmentation"), (8, 8, 1), 10,
+                                                                   steps_per_epoch=5).layers]
+
+
+def test_predict_with_test_time_flip_averages_the_image_and_its_mirror():
+    model = speedrun.build(TINY, (8, 8, 1), 10, steps_per_epoch=5)
+    x = np.random.default_rng(0).uniform(0, 1, (6, 8, 8, 1)).astype("float32")
+    plain = speedrun.predict(model, x)
+    mirror = speedrun.predict(model, x[:, :, ::-1])
+    np.testing.assert_allclose(speedrun.predict(model, x, test_time_flip=True), (plain + mirror) / 2, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(plain, mirror)
+
+
+# -- a run --------------------------------------------------------------------------------------------
+def test_run_learns_and_is_deterministic(digits):
+    a = speedrun.run(TINY, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=0)
+    b = speedrun.run(TINY, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=0)
+    assert a.accuracy == b.accuracy  # flips included: they are seeded too
+    assert a.seconds > 0 and a.seconds == a.training.seconds
+    assert len(a.training.history["loss"]) == TINY.epochs
+    assert a.recipe is TINY and a.seed == 0
+    c = speedrun.run(TINY, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=1)
+    assert c.training.history["loss"] != a.training.history["loss"]
+
+
+def test_run_learns_digits_without_mirroring_them(digits):
+    # Digits are not mirror-symmetric, so this recipe leaves flips out, in training and in testing.
+    recipe = dataclasses.replace(TINY, flip=False, test_time_flip=False, epochs=8)
+    result = speedrun.run(recipe, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=0)
+    assert result.accuracy > 0.5          # ten classes: chance is 0.1
+    assert result.accuracy * len(digits.y_test) == pytest.approx(round(result.accuracy * len(digits.y_test)))
+
+
+@pytest.mark.parametrize("bad", ["flat", "labels", "empty"])
+def test_run_rejects_data_of_the_wrong_shape(digits, bad):
+    x, y = digits.x_train, digits.y_train
+    if bad == "flat":
+        x = x.reshape(len(x), -1)
+    elif bad == "labels":
+        y = y[:-1]
+    else:
+        x, y = x[:0], y[:0]
+    with pytest.raises(ValueError, match="training images"):
+        speedrun.run(TINY, x, y, digits.x_test, digits.y_test)
