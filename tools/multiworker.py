@@ -191,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64, help="the global batch, over all workers")
     parser.add_argument("--learning-rate", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds before waiting workers give up")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds each all-reduce may wait for the other workers; with --local, also how long "
+                             "the workers may run in all before they are killed")
     parser.add_argument("--output", type=Path, help="also write the JSON result to this file")
     args = parser.parse_args(argv)
     if args.local is not None:

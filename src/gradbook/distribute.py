@@ -288,6 +288,7 @@ def train_step(strategy: tf.distribute.Strategy, model: keras.Model):
     def replica_step(xb, yb):
         with tf.GradientTape() as tape:
             logits = model(xb, training=True)
+            # Keras's loss on this slice: its mean, already divided by the number of replicas
             loss = model.compute_loss(xb, yb, logits, training=True)
         gradients = tape.gradient(loss, model.trainable_variables)
         model.optimizer.apply_gradients(zip(gradients, model.trainable_variables))   # sums over replicas
