@@ -125,3 +125,40 @@ def test_run_rejects_data_of_the_wrong_shape(digits, bad):
         x, y = x[:0], y[:0]
     with pytest.raises(ValueError, match="training images"):
         speedrun.run(TINY, x, y, digits.x_test, digits.y_test)
+
+
+def test_ablation_has_a_row_per_ingredient_and_reuses_the_network_for_test_time_ones(digits):
+    recipe = dataclasses.replace(TINY, epochs=1, filters=(4, 4), hidden=0)
+    rows = speedrun.ablation(recipe, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=0)
+    assert list(rows) == ["speed-run", *(f"without {k}" for k in speedrun.ablations(recipe))]
+    full, no_tta = rows["speed-run"], rows["without test_time_augmentation"]
+    assert no_tta.model is full.model and no_tta.seconds == full.seconds
+    assert not no_tta.recipe.test_time_flip
+    plain = np.argmax(speedrun.predict(full.model, digits.x_test), axis=1)
+    assert no_tta.accuracy == float(np.mean(plain == digits.y_test))
+    assert rows["without augmentation"].model is not full.model
+    assert rows["without augmentation"].recipe == recipe.without("augmentation")
+
+
+# -- the recorded benchmark result --------------------------------------------------------------------
+def test_the_recorded_result_belongs_to_todays_recipes_and_is_self_consistent():
+    import statistics
+
+    rec = speedrun.recorded()
+    for name in ("baseline", "speed_run"):
+        runs = rec["runs"][name]
+        assert [r["seed"] for r in runs] == list(range(len(runs))) and len(runs) >= 3
+        for key in ("test_accuracy", "train_seconds"):
+            assert rec["median"][name][key] == statistics.median(r[key] for r in runs)
+    ratio = rec["median"]["speed_run"]["train_seconds"] / rec["median"]["baseline"]["train_seconds"]
+    assert rec["time_ratio"] == pytest.approx(ratio)
+    rows = rec["ablation"]["rows"]
+    assert list(rows) == ["speed-run", *(f"without {k}" for k in speedrun.ablations())]
+    assert rec["ablation"]["training_images"] + rec["ablation"]["validation_images"] == 60_000
+
+
+def test_a_stale_record_is_refused_with_the_fix(monkeypatch):
+    stale = dataclasses.replace(SPEED_RUN, epochs=SPEED_RUN.epochs + 1)
+    monkeypatch.setattr(speedrun, "SPEED_RUN", stale)
+    with pytest.raises(ValueError, match="--record"):
+        speedrun.recorded()
