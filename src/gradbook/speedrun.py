@@ -205,9 +205,15 @@ def build(recipe: Recipe, input_shape: tuple[int, ...], num_classes: int, *, ste
 
 def predict(model, x: np.ndarray, *, test_time_flip: bool = False, batch_size: int = 1000) -> np.ndarray:
     """Logits of ``model`` on ``x``; with ``test_time_flip``, the mean of those of ``x`` and of its mirror image."""
-    logits = model.predict(x, batch_size=batch_size, verbose=0)
+    def logits_of(images: np.ndarray) -> np.ndarray:
+        # Called batch by batch in inference mode (not model.predict, which compiles a new function
+        # for every new network: an ablation builds many).
+        return np.concatenate([np.asarray(model(images[i:i + batch_size], training=False), dtype=np.float32)
+                               for i in range(0, len(images), batch_size)])
+
+    logits = logits_of(x)
     if test_time_flip:
-        logits = (logits + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2
+        logits = (logits + logits_of(x[:, :, ::-1])) / 2
     return logits
 
 
