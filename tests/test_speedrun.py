@@ -127,17 +127,32 @@ def test_run_rejects_data_of_the_wrong_shape(digits, bad):
         speedrun.run(TINY, x, y, digits.x_test, digits.y_test)
 
 
-def test_ablation_has_a_row_per_ingredient_and_reuses_the_network_for_test_time_ones(digits):
-    recipe = dataclasses.replace(TINY, epochs=1, filters=(4, 4), hidden=0)
+def test_additions_put_in_each_left_out_ingredient_and_nothing_else():
+    added = speedrun.additions(SPEED_RUN)
+    assert set(added) == {name for name in speedrun.ADDITIONS if SPEED_RUN.adding(name) != SPEED_RUN}
+    for name, recipe in added.items():
+        changed = {f.name for f in dataclasses.fields(Recipe) if getattr(recipe, f.name) != getattr(SPEED_RUN, f.name)}
+        assert changed == set(speedrun.ADDITIONS[name]), name
+    assert speedrun.additions(TINY) == {"precision": TINY.adding("precision")}  # TINY has the rest already
+    assert SPEED_RUN.adding("test_time_augmentation").flip  # mirrored at test time only after training on mirrors
+
+
+def test_adding_an_unknown_ingredient_names_the_choices():
+    with pytest.raises(ValueError, match="label_smoothing"):
+        SPEED_RUN.adding("width")
+
+
+def test_ablation_rows_and_test_time_augmentation_reusing_the_flipped_network(digits):
+    recipe = Recipe(filters=(4, 4), hidden=4, batch_size=64, epochs=1)
     rows = speedrun.ablation(recipe, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=0)
-    assert list(rows) == ["speed-run", *(f"without {k}" for k in speedrun.ablations(recipe))]
-    full, no_tta = rows["speed-run"], rows["without test_time_augmentation"]
-    assert no_tta.model is full.model and no_tta.seconds == full.seconds
-    assert not no_tta.recipe.test_time_flip
-    plain = np.argmax(speedrun.predict(full.model, digits.x_test), axis=1)
-    assert no_tta.accuracy == float(np.mean(plain == digits.y_test))
-    assert rows["without augmentation"].model is not full.model
-    assert rows["without augmentation"].recipe == recipe.without("augmentation")
+    assert list(rows) == ["speed-run", *(f"without {k}" for k in speedrun.ablations(recipe)),
+                          *(f"with {k}" for k in speedrun.additions(recipe))]
+    flipped, tta = rows["with augmentation"], rows["with test_time_augmentation"]
+    assert tta.model is flipped.model and tta.seconds == flipped.seconds and tta.recipe.test_time_flip
+    both = np.argmax(speedrun.predict(flipped.model, digits.x_test, test_time_flip=True), axis=1)
+    assert tta.accuracy == float(np.mean(both == digits.y_test))
+    assert rows["with label_smoothing"].recipe == recipe.adding("label_smoothing")
+    assert rows["without width"].model is not rows["speed-run"].model
 
 
 # -- the recorded benchmark result --------------------------------------------------------------------
@@ -150,10 +165,12 @@ def test_the_recorded_result_belongs_to_todays_recipes_and_is_self_consistent():
         assert [r["seed"] for r in runs] == list(range(len(runs))) and len(runs) >= 3
         for key in ("test_accuracy", "train_seconds"):
             assert rec["median"][name][key] == statistics.median(r[key] for r in runs)
-    ratio = rec["median"]["speed_run"]["train_seconds"] / rec["median"]["baseline"]["train_seconds"]
+    pairs = zip(rec["runs"]["baseline"], rec["runs"]["speed_run"])
+    ratio = statistics.median(s["train_seconds"] / b["train_seconds"] for b, s in pairs)   # seed by seed
     assert rec["time_ratio"] == pytest.approx(ratio)
     rows = rec["ablation"]["rows"]
-    assert list(rows) == ["speed-run", *(f"without {k}" for k in speedrun.ablations())]
+    assert list(rows) == ["speed-run", *(f"without {k}" for k in speedrun.ablations()),
+                          *(f"with {k}" for k in speedrun.additions())]
     assert rec["ablation"]["training_images"] + rec["ablation"]["validation_images"] == 60_000
 
 
