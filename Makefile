@@ -90,7 +90,28 @@ endif
 book: setup vendor _build/.gradbook-sources
 	$(BOOK_CONFIG)
 	GRADBOOK_STATIC_FACES=1 $(BIN)/jupyter-book build . --builder html -W --keep-going $(BOOK_ARGS)
+	$(BOOK_ZH_CN)
 	@echo "Open $(BOOK_HTML)/index.html"
+
+# The Simplified Chinese edition: the same sources, with Sphinx's language set to zh_CN, so every
+# sentence comes from locales/zh_CN/ (tools/translations.py) and every formula, figure and number
+# from the same executed notebooks (the execution cache: nothing runs twice). Built into a folder of
+# its own, then placed at _build/html/zh_CN/, where each page's language link expects it.
+# The classroom edition (SOLUTIONS=0) has its Chinese edition too, also without solutions.
+ifeq ($(SOLUTIONS),0)
+ZH_CN_SOURCE := $(CLASSROOM_CONFIG)
+ZH_CN_CONFIG := _build/_config_classroom_zh_CN.yml
+ZH_CN_OUT    := _build/classroom_zh_CN
+else
+ZH_CN_SOURCE := _config.yml
+ZH_CN_CONFIG := _build/_config_zh_CN.yml
+ZH_CN_OUT    := _build/zh_CN
+endif
+define BOOK_ZH_CN
+	$(BIN)/python tools/translations.py config $(ZH_CN_SOURCE) $(ZH_CN_CONFIG)
+	GRADBOOK_STATIC_FACES=1 $(BIN)/jupyter-book build . --builder html -W --keep-going --config $(ZH_CN_CONFIG) --path-output $(ZH_CN_OUT)
+	rm -rf $(BOOK_HTML)/zh_CN && cp -r $(ZH_CN_OUT)/_build/html $(BOOK_HTML)/zh_CN
+endef
 
 test-unit: test-library test-classroom
 

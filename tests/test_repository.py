@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,116 @@ def test_classroom_config_hides_the_solutions_and_otherwise_equals_the_book_conf
         assert (target.parent / folder).resolve() == (ROOT / expected[name]).resolve(), name
         assert os.path.isdir(target.parent / folder), name
     assert classroom == book
+
+
+# -- the Simplified Chinese edition (tools/translations.py, locales/zh_CN) -------------------------
+def _translations():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("translations", ROOT / "tools" / "translations.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("english, chinese, lost", [
+    ("At $\\eta = 0.1$ the ratio is {glue:text}`r`.", "在 $\\eta = 0.1$ 时，比值为 {glue:text}`r`。", []),
+    ("At $\\eta = 0.1$ the ratio is {glue:text}`r`.", "在 $\\eta = 0.2$ 时，比值为 {glue:text}`r`。", ["math $\\eta = 0.1$"]),
+    ("the ratio is {glue:text}`r`", "比值为 r", ["{glue:text}`r`"]),
+    ("Verdict: {glue:text}`relu_verdict`.", "结论：{glue:text}`relu_verdict_zh`。", []),
+    ("Verdict: {glue:text}`relu_verdict`.", "结论：{glue:text}`tanh_verdict_zh`。", ["{glue:text}`relu_verdict`"]),
+    ("see {term}`learning rate`", "见 {term}`学习率 <learning rate>`", []),
+    ("see {term}`learning rate`", "见 {term}`学习率`", ["{term} -> learning rate"]),
+    ("the {ref}`bowl <sec-bowl>` and [part two](05b.ipynb)", "{ref}`碗 <sec-bowl>` 与[第二部分](05b.ipynb)", []),
+    ("[part two](05b.ipynb)", "[第二部分](05c.ipynb)", ["link (05b.ipynb)"]),
+    ("call `model.fit`", "调用 `模型.fit`", ["code `model.fit`"]),
+    ("$$\nL(w)\n$$", "$$\nL(w)\n$$", []),
+])
+def test_a_translation_must_keep_the_markup_of_its_message(english, chinese, lost):
+    problems = _translations().check_markup(english, chinese)
+    assert [p for p in problems if p.startswith("lost")] == [f"lost {k!r}" for k in lost]
+
+
+def test_the_translation_check_finds_untranslated_fuzzy_obsolete_and_stale_messages(tmp_path):
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import write_po
+
+    tr = _translations()
+    pot, locales = tmp_path / "pot", tmp_path / "locales"
+    english = Catalog()
+    for m in ("One", "Two $x$", "Three", "Four"):
+        english.add(m)
+    (pot / "chapters").mkdir(parents=True)
+    with open(pot / "chapters" / "a.pot", "wb") as f:
+        write_po(f, english)
+    (pot / "b.pot").write_bytes((pot / "chapters" / "a.pot").read_bytes())
+    po = locales / tr.LANGUAGE / "LC_MESSAGES"
+    (po / "chapters").mkdir(parents=True)
+    catalogue = Catalog(locale="zh_CN")
+    catalogue.add("One", "一")
+    catalogue.add("Two $x$", "二 $y$")
+    catalogue.add("Three", "三", flags=["fuzzy"])
+    catalogue.add("Gone", "旧")
+    catalogue.obsolete["Older"] = catalogue["Gone"]
+    with open(po / "chapters" / "a.po", "wb") as f:
+        write_po(f, catalogue)
+    problems = tr.check(fresh=False, pot_dir=pot, locales=locales)
+    text = "\n".join(problems)
+    assert "b: no catalogue b.po" in text
+    assert "lost 'math $x$'" in text
+    assert "fuzzy" in text and "'Three'" in text
+    assert "obsolete" in text
+    assert "lacks the English message 'Four'" in text
+    assert "no longer has 'Gone'" in text
+    assert not any("'One'" in p for p in problems)
+
+    complete = Catalog(locale="zh_CN")
+    for m, t in (("One", "一"), ("Two $x$", "二 $x$"), ("Three", "三"), ("Four", "四")):
+        complete.add(m, t)
+    for name in ("chapters/a.po", "b.po"):
+        with open(po / name, "wb") as f:
+            write_po(f, complete)
+    assert tr.check(fresh=False, pot_dir=pot, locales=locales) == []
+
+
+def test_the_chinese_edition_config_sets_the_language_and_otherwise_equals_the_book_config(tmp_path):
+    import yaml
+
+    target = tmp_path / "build" / "_config_zh_CN.yml"
+    subprocess.run([sys.executable, str(ROOT / "tools" / "translations.py"), "config", str(ROOT / "_config.yml"),
+                    str(target)], check=True)
+    book = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    chinese = yaml.safe_load(target.read_text(encoding="utf-8"))
+    assert chinese["sphinx"]["config"].pop("language") == "zh_CN"
+    assert chinese.pop("title") == "gradbook：卷积网络如何学习"
+    book.pop("title")
+    folders = chinese["sphinx"].pop("local_extensions")
+    for name, folder in book["sphinx"].pop("local_extensions").items():
+        assert (target.parent / folders[name]).resolve() == (ROOT / folder).resolve(), name
+    assert chinese == book
+
+
+@pytest.mark.slow
+def test_every_message_of_the_book_is_translated_and_the_catalogues_are_current():
+    """The Chinese edition keeps up with the English one: extract today's English messages and
+    compare them with locales/zh_CN (after changing an English sentence, run
+    `python tools/translations.py update` and translate what it marks)."""
+    problems = _translations().check()
+    assert problems == [], f"{len(problems)} problem(s) in the Chinese catalogues, e.g.:\n" + "\n".join(problems[:25])
+
+
+def test_the_terms_page_lists_every_glossary_term_with_the_chinese_the_glossary_uses():
+    """中英术语表 (terms.md) and the Chinese glossary cannot drift apart: each glossary term has a
+    row, and the row's Chinese is the Chinese glossary's own term."""
+    from babel.messages.pofile import read_po
+
+    glossary = (ROOT / "glossary.md").read_text(encoding="utf-8")
+    terms = re.findall(r"^([^\s#`:][^\n]*)\n  ", glossary.split("```{glossary}", 1)[1], re.M)
+    assert len(terms) >= 30
+    rows = dict(re.findall(r"^\| \{term\}`([^`]+)` \| ([^|]+?) \|", (ROOT / "terms.md").read_text(encoding="utf-8"), re.M))
+    assert sorted(rows) == sorted(terms)
+    with open(ROOT / "locales" / "zh_CN" / "LC_MESSAGES" / "glossary.po", "rb") as f:
+        chinese = read_po(f)
+    for term in terms:
+        assert rows[term] == chinese[term].string, f"{term}: terms.md says {rows[term]!r}, the glossary {chinese[term].string!r}"
+    assert "批量归一化" in rows.values()

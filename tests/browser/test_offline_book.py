@@ -1,4 +1,7 @@
-"""The built HTML book works with the network unplugged: math, figures, explorations, navigation."""
+"""The built HTML book works with the network unplugged: math, figures, explorations, navigation.
+
+Both editions: the English one at the root and the Simplified Chinese one under ``zh_CN/``, built
+from the same notebooks (its sentences from ``locales/zh_CN``)."""
 
 from __future__ import annotations
 
@@ -12,11 +15,21 @@ from conftest import HTML, SCREENSHOTS
 
 PAGES = sorted(p.relative_to(HTML).as_posix() for p in (HTML / "chapters").glob("*.html"))
 CHAPTERS = [p for p in PAGES if re.match(r"chapters/\d", p)]  # numbered chapters: each has explorations
+ZH = "zh_CN/"  # the Chinese edition's folder
+ZH_PAGES = sorted(p.relative_to(HTML).as_posix() for p in (HTML / ZH / "chapters").glob("*.html"))
+TOP = ["index.html", "instructors.html", "glossary.html"]
+BOTH_PAGES = PAGES + ZH_PAGES
+BOTH_CHAPTERS = CHAPTERS + [ZH + p for p in CHAPTERS]
+
+
+def _english(path: str) -> str:
+    """The English page a page of either edition translates."""
+    return path.removeprefix(ZH)
 
 
 def _figures_in_executed_notebook(path: str) -> int:
     """Count the image outputs of the notebook myst-nb executed for this page."""
-    notebook = HTML.parent / "jupyter_execute" / path.replace(".html", ".ipynb")
+    notebook = HTML.parent / "jupyter_execute" / _english(path).replace(".html", ".ipynb")
     cells = json.loads(notebook.read_text())["cells"]
     return sum(
         1 for c in cells for o in c.get("outputs", []) if any(k.startswith("image/") for k in o.get("data", {}))
@@ -41,7 +54,13 @@ def test_chapters_were_built():
     assert len(CHAPTERS) >= 6 and "chapters/appendix_errata.html" in PAGES
 
 
-@pytest.mark.parametrize("path", ["index.html", "instructors.html", "glossary.html", *PAGES])
+def test_the_chinese_edition_has_every_page():
+    assert ZH_PAGES == [ZH + p for p in PAGES]
+    for path in TOP + ["intro.html"]:
+        assert (HTML / ZH / path).is_file(), f"the Chinese edition lacks {path}"
+
+
+@pytest.mark.parametrize("path", [*TOP, *PAGES, *(ZH + p for p in TOP), *ZH_PAGES])
 def test_page_works_offline(offline_page, book_url, path):
     page = offline_page
     _open(page, f"{book_url}/{path}")
@@ -56,7 +75,7 @@ def test_page_works_offline(offline_page, book_url, path):
     assert broken == [], f"images that did not load: {broken}"
 
     # Every figure the executed notebook produced is on the page.
-    if path in PAGES:
+    if path in BOTH_PAGES:
         expected = _figures_in_executed_notebook(path)
         shown = page.locator("article img").count()
         assert shown == expected, f"{shown} images on the page, {expected} in the notebook"
@@ -75,12 +94,12 @@ def test_page_works_offline(offline_page, book_url, path):
     page.screenshot(path=str(SCREENSHOTS / (path.replace("/", "_") + ".png")), full_page=False)
 
 
-@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize("path", BOTH_PAGES)
 def test_math_is_typeset(offline_page, book_url, path):
     page = offline_page
     _open(page, f"{book_url}/{path}")
     typeset = page.locator("mjx-container").count()
-    if path in CHAPTERS:  # the chapters are full of formulas; the appendix quotes them as text
+    if path in BOTH_CHAPTERS:  # the chapters are full of formulas; the appendix quotes them as text
         assert typeset >= 5, f"only {typeset} typeset formulas"  # every chapter page has at least 5
     # The prose, without code cells (whose Python source may hold TeX strings for matplotlib).
     text = page.evaluate(
@@ -92,7 +111,7 @@ def test_math_is_typeset(offline_page, book_url, path):
     assert raw == [], f"raw TeX left in the page: {raw[:5]}"
 
 
-@pytest.mark.parametrize("path", CHAPTERS)
+@pytest.mark.parametrize("path", BOTH_CHAPTERS)
 def test_static_explorations_respond(offline_page, book_url, path):
     """Each precomputed figure renders, and moving each of its controls changes what is plotted."""
     page = offline_page
@@ -136,7 +155,7 @@ def test_static_explorations_respond(offline_page, book_url, path):
     assert page.console_errors == [], f"console errors: {page.console_errors}"
 
 
-@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize("path", BOTH_PAGES)
 def test_page_weight_stays_under_5_mb(path):
     """A chapter's HTML with its own data (inline Plotly figures and the images it shows) stays
     at most 5 MB. Shared files under _static/ (plotly.js, MathJax, the theme) are loaded once for
@@ -308,3 +327,45 @@ def test_glossary_defines_the_core_terms_and_chapter_6_links_to_it():
         targets = re.findall(r'href="(?:\.\./)?glossary\.html#(term-[^"]+)"', text)
         assert len(set(targets)) >= 5, f"{path} links to only {sorted(set(targets))} in the glossary"
         assert set(targets) <= ids, f"{path} links to missing glossary entries {set(targets) - ids}"
+
+
+# -- the two editions ------------------------------------------------------------------------------
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.mark.parametrize("path", ["intro.html", "glossary.html", "instructors.html", *PAGES])
+def test_the_chinese_page_is_in_chinese_and_drawn_with_a_cjk_font(offline_page, book_url, path):
+    """The Chinese page says so (``lang``), its headings and prose are in Chinese, and Chromium
+    draws its Chinese text with a CJK font (Debian's fonts-noto-cjk), not with empty boxes."""
+    page = offline_page
+    _open(page, f"{book_url}/{ZH}{path}")
+    assert page.evaluate("() => document.documentElement.lang") == "zh-CN"
+    heading = page.locator("article h1").first.inner_text()
+    assert _CJK.search(heading), f"the title {heading!r} is not translated"
+    prose = page.evaluate(
+        "() => Array.from(document.querySelectorAll('article p')).filter(p => !p.closest('.cell_output, pre'))"
+        ".map(p => p.textContent).join(' ')"
+    )
+    letters = re.findall(r"[A-Za-z]", re.sub(r"\S*[_./]\S*", " ", prose))
+    assert len(_CJK.findall(prose)) > len(letters) / 2, "the prose is mostly not in Chinese"
+    # Which fonts Chromium drew the title with (DevTools protocol).
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "article h1"})["nodeId"]
+    fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    cjk = [f["familyName"] for f in fonts if "CJK" in f["familyName"]]
+    assert cjk, f"the Chinese title was drawn with {fonts}, no CJK font: install fonts-noto-cjk"
+
+
+@pytest.mark.parametrize("path", [*TOP[1:], "intro.html", *PAGES])
+def test_each_page_links_to_the_same_page_in_the_other_language(offline_page, book_url, path):
+    page = offline_page
+    for here, there in ((path, ZH + path), (ZH + path, path)):
+        page.goto(f"{book_url}/{here}", wait_until="load")
+        link = page.locator(".gradbook-language-switch a")
+        assert link.count() == 1, f"{here} has no link to the other language"
+        link.click()
+        page.wait_for_load_state("load")
+        assert page.url == f"{book_url}/{there}", f"{here}'s language link leads to {page.url}"
