@@ -4,6 +4,7 @@ page script (book/static/gradbook-explorer.js) that wires its controls."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,8 +15,9 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
-from gradbook.widgets import Explorer, choice, learning_rate_slider
-from gradbook.widgets.static import SPEC_CLASS, element, json_for_script
+from gradbook.widgets import Explorer, choice, depth_slider, learning_rate_slider
+from gradbook.widgets import static
+from gradbook.widgets.static import LABELS_ZH_CN, SPEC_CLASS, element, json_for_script
 from widgets_examples import BACKGROUND_Y, draw, make_explorer, y_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,10 +182,13 @@ def test_static_html_holds_a_json_payload_and_no_code_of_its_own():
         assert code in PAGE_SCRIPT.read_text()
 
 
-def test_static_html_escapes_titles_labels_and_payload():
+def test_static_html_escapes_titles_labels_and_payload(monkeypatch):
     def draw_kernel(lr, kernel):
         return draw(lr)
 
+    # Labels with markup in them, and their Chinese (which is escaped too).
+    labels = {**static.zh_cn_labels(), "a<b": "甲<乙", "c'd": "丙'丁", "</script>": "</script>"}
+    monkeypatch.setattr(static, "zh_cn_labels", lambda: labels)
     title = "</script><b>it's & more"
     ex = Explorer(draw_kernel, {"lr": learning_rate_slider(0.1), "kernel": choice(["a<b", "c'd", "</script>"])},
                   grid={"lr": [0.1, 0.2]}, title=title)
@@ -192,13 +197,168 @@ def test_static_html_escapes_titles_labels_and_payload():
     assert soup.select_one(".gradbook-explorer-title").get_text() == title
     select = soup.select_one("select[data-gb-dim='1']")
     assert [o.get_text() for o in select.find_all("option")] == ["a<b", "c'd", "</script>"]
+    assert [o.get("data-gb-zh") for o in select.find_all("option")] == ["甲<乙", "丙'丁", None]
     assert select["aria-label"] == "kernel"
+    assert "data-gb-zh='甲&lt;乙'" in html_text and "data-gb-zh='丙&#x27;丁'" in html_text
     (payload,) = soup.find_all("script", class_=SPEC_CLASS)
     assert json.loads(payload.string)["labels"][1] == ["a<b", "c'd", "</script>"]
     # Nothing in the payload can end its script element early.
     start = html_text.index(f"class='{SPEC_CLASS}'>")
     body = html_text[start:html_text.index("</script>", start)]
     assert "<" not in body.split(">", 1)[1]
+
+
+# -- the Chinese edition's labels ----------------------------------------------------------------
+LABELS_FILE = ROOT / "src" / "gradbook" / "widgets" / LABELS_ZH_CN
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _control_labels(html_text):
+    """For each control: its name's English and Chinese spans (or its one span), in order."""
+    soup = BeautifulSoup(html_text, "html.parser")
+    out = []
+    for label in soup.select("label.gradbook-control"):
+        name = label.find("span", recursive=False)
+        en, zh = name.select_one("span.gb-en"), name.select_one("span.gb-zh")
+        out.append((en.get_text(), en["lang"], zh.get_text(), zh["lang"]) if en else (name.get_text(),))
+    return out
+
+
+def test_control_names_are_written_in_english_and_chinese():
+    html_text = make_explorer().static_html()
+    assert _control_labels(html_text) == [("learning rate", "en", "学习率", "zh-CN"), ("activation", "en", "激活函数", "zh-CN")]
+    assert ("<span><span class='gb-en' lang='en'>learning rate</span><span class='gb-zh' lang='zh-CN'>学习率</span></span>"
+            in html_text)
+    # The controls' accessible names stay English, with the Chinese beside them for the page script.
+    soup = BeautifulSoup(html_text, "html.parser")
+    assert [(c["aria-label"], c["data-gb-zh"]) for c in soup.select("[data-gb-dim]")] == [
+        ("learning rate", "学习率"), ("activation", "激活函数")]
+
+
+def test_a_name_kept_as_it_is_is_written_once():
+    def draw_layer(conv1):
+        return draw(0.1)
+
+    assert static.zh_cn_labels()["conv1"] == "conv1"  # a Keras layer's name
+    ex = Explorer(draw_layer, {"conv1": choice(["relu", "tanh"])})  # named by its key: no description
+    html_text = ex.static_html()
+    assert _control_labels(html_text) == [("conv1",)]
+    assert "<span>conv1</span>" in html_text and "gb-zh" not in html_text and "data-gb-zh" not in html_text
+
+
+def test_select_options_carry_their_chinese_in_data_gb_zh():
+    def draw_norm(normalisation, depth):
+        return draw(0.1)
+
+    ex = Explorer(draw_norm, {"normalisation": choice(["none", "batch", "layer"], "batch", description="normalisation"),
+                              "depth": depth_slider(20, min=2, max=50)}, grid={"depth": [20, 50]})
+    soup = BeautifulSoup(ex.static_html(), "html.parser")
+    select = soup.select_one("select[data-gb-dim='0']")
+    assert select["aria-label"] == "normalisation" and select["data-gb-zh"] == "归一化"
+    options = select.find_all("option")
+    # The English edition is unchanged: the options' text is English, the Chinese an attribute.
+    assert [o.get_text() for o in options] == ["none", "batch", "layer"]
+    assert [o["data-gb-zh"] for o in options] == ["无", "批量", "层"]
+    assert [o.has_attr("selected") for o in options] == [False, True, False]
+    # Options that Chinese writes as they are carry no data-gb-zh.
+    act = BeautifulSoup(make_explorer().static_html(), "html.parser").select("select option")
+    assert [(o.get_text(), o.get("data-gb-zh")) for o in act] == [("relu", None), ("tanh", None), ("sigmoid", None)]
+    # A range control's values are numbers: written as they are.
+    ranged = soup.select_one("input[data-gb-dim='1']")
+    assert ranged["type"] == "range" and ranged["data-gb-zh"] == "深度"
+    assert soup.select_one("output[data-gb-value='1']").get_text() == "20"
+
+
+@pytest.mark.parametrize("controls", [
+    {"lr": learning_rate_slider(0.1, description="wobble rate")},
+    {"lr": learning_rate_slider(0.1), "shape": choice(["relu", "wobble rate"], description="activation")},
+    {"lr": learning_rate_slider(0.1), "wobble rate": choice(["relu", "tanh"])},  # named by its key
+])
+def test_a_label_without_a_translation_stops_the_static_face(controls):
+    ex = Explorer(lambda **setting: draw(0.1), controls, grid={"lr": [0.1, 0.2]})
+    with pytest.raises(ValueError, match=r"'wobble rate' has no Simplified Chinese.*labels_zh_CN\.json"):
+        ex.static_html()
+
+
+def test_numbers_and_single_value_controls_need_no_translation():
+    def draw_batch(lr, batch):
+        return draw(lr)
+
+    # 16, 64 are numbers; "lr", a name without an entry, is not shown: its grid holds one value.
+    ex = Explorer(draw_batch, {"lr": learning_rate_slider(0.1, description="lr"),
+                               "batch": choice([16, 64], description="batch size")})
+    html_text = ex.static_html()
+    assert _control_labels(html_text) == [("batch size", "en", "批量大小", "zh-CN")]
+    assert "aria-label='lr'" not in html_text
+
+
+def test_the_chinese_labels_load_and_are_chinese_or_kept_as_they_are():
+    pairs = json.loads(LABELS_FILE.read_text(encoding="utf-8"), object_pairs_hook=list)
+    keys = [k for k, _ in pairs]
+    assert len(keys) == len(set(keys)), "a label is given twice"
+    labels = dict(pairs)
+    assert static.zh_cn_labels() == labels  # what the package reads (its package data)
+    for english, chinese in labels.items():
+        assert english.strip() == english and chinese.strip() == chinese and chinese, english
+        assert chinese == english or CJK.search(chinese), f"{english!r}: {chinese!r} is neither Chinese nor itself"
+        assert not static._is_number(english), f"{english!r} is a number: numbers are written as they are"
+    # Installed with the package.
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert f"widgets/{LABELS_ZH_CN}" in package_data["gradbook"]
+
+
+def test_every_label_of_the_chapters_explorations_is_translated():
+    # What the chapters write: control descriptions and literal options of choice([...]). The
+    # book build checks every label its static faces show; this finds a missing one without it.
+    labels = {"learning rate", "depth", "activation"}  # the factories' default descriptions
+    for notebook in sorted((ROOT / "chapters").glob("*.ipynb")):
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        labels |= set(re.findall(r'description="([^"]+)"', code))
+        for options in re.findall(r"choice\(\[([^\]]*)\]", code):
+            labels |= set(re.findall(r'"([^"]+)"', options))
+    assert len(labels) > 40
+    missing = [label for label in sorted(labels) if not static._is_number(label) and label not in static.zh_cn_labels()]
+    assert missing == [], f"add these to {LABELS_FILE.relative_to(ROOT)}"
+    from gradbook import backprop, conv, data, models, optimizers
+
+    for names in (backprop.ACTIVATIONS, conv.KERNELS, conv.PADDINGS, models.INITIALIZERS, data.DATASETS,
+                  optimizers.OPTIMIZERS):
+        assert set(names) <= set(static.zh_cn_labels()), names
+
+
+PAGE_SCRIPT_HARNESS = """
+const fs = require("fs");
+const items = JSON.parse(process.argv[3]).map(([tag, zh, text]) => ({
+  tagName: tag, dataset: { gbZh: zh }, textContent: text, ariaLabel: null,
+  setAttribute(name, value) { if (name === "aria-label") { this.ariaLabel = value; } },
+}));
+global.window = {};
+global.document = {
+  readyState: "complete",
+  documentElement: { lang: process.argv[2] },
+  querySelectorAll: (selector) => (selector.includes("data-gb-zh") ? items : []),
+  addEventListener() {},
+};
+eval(fs.readFileSync(process.argv[1], "utf8"));
+console.log(JSON.stringify(items.map((el) => [el.textContent, el.ariaLabel])));
+"""
+
+
+@pytest.mark.parametrize("lang, expected", [
+    ("zh-CN", [["无", None], ["seed", "随机种子"]]),
+    ("zh", [["无", None], ["seed", "随机种子"]]),
+    ("en", [["none", None], ["seed", None]]),
+    ("", [["none", None], ["seed", None]]),
+])
+def test_page_script_writes_the_chinese_on_a_chinese_page(lang, expected):
+    assert shutil.which("node"), "Node.js is needed to run the page script: install npm (it brings node)."
+    items = [["OPTION", "无", "none"], ["INPUT", "随机种子", "seed"]]
+    result = subprocess.run(["node", "-e", PAGE_SCRIPT_HARNESS, str(PAGE_SCRIPT), lang, json.dumps(items)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == expected
 
 
 def test_element_and_json_for_script_escape():

@@ -20,6 +20,10 @@
  * A payload that cannot be wired (bad JSON, no figure, sizes that do not match) leaves its figure
  * as drawn, disables its controls, writes a <p class="gradbook-explorer-error"> into its explorer
  * and reports the error with console.error; the other explorations are wired all the same.
+ * On a page of the Chinese edition (<html lang="zh-CN">, any lang starting with "zh") it first
+ * writes each control's Chinese: an <option>'s text and a control's aria-label are replaced by
+ * their data-gb-zh attribute (an <option> holds text only, so CSS cannot choose between two
+ * spans there as it does for the controls' names). The English stays the default content.
  * Loaded by every page through _config.yml (sphinx html_js_files), after plotly.js.
  */
 (function () {
@@ -144,9 +148,33 @@
     });
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", wireAll);
-  } else {
+  // The Chinese edition: options' text and controls' accessible names from their data-gb-zh.
+  function translateControls() {
+    var lang = (document.documentElement.lang || "").toLowerCase();
+    if (lang.indexOf("zh") !== 0) {
+      return;
+    }
+    document.querySelectorAll(".gradbook-explorer [data-gb-zh]").forEach(function (el) {
+      if (el.tagName === "OPTION") {
+        el.textContent = el.dataset.gbZh;
+      } else {
+        el.setAttribute("aria-label", el.dataset.gbZh);
+      }
+    });
+  }
+
+  function start() {
+    try {
+      translateControls();
+    } catch (err) {
+      console.error("gradbook-explorer: the controls could not be translated:", err);
+    }
     wireAll();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
   }
 })();

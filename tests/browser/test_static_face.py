@@ -37,6 +37,15 @@ def draw(lr, shape):
     return fig
 
 
+@pytest.fixture(autouse=True)
+def _chinese_labels(monkeypatch):
+    """This page's made-up labels, with the Chinese a static face needs for every label it shows."""
+    from gradbook.widgets import static
+
+    labels = {**static.zh_cn_labels(), "shape": "形状", "line": "直线", "square": "平方", "<root> & 'co'": "<根> & '余'"}
+    monkeypatch.setattr(static, "zh_cn_labels", lambda: labels)
+
+
 def explorer():
     controls = {"lr": learning_rate_slider(0.1, min=1e-3, max=1.0),
                 "shape": choice(["line", "square", "<root> & 'co'"], description="shape")}

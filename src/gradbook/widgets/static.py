@@ -6,6 +6,20 @@ book, like plotly.js, through ``_config.yml``): on page load it finds each
 ``<script type="application/json" class="gradbook-explorer-spec">`` payload written here, and
 wires the controls next to it to ``Plotly.update``. Python writes data and markup only.
 
+The controls are labelled in both editions of the book, English and Simplified Chinese
+(``<html lang="zh-CN">``), from ``labels_zh_CN.json`` next to this module (package data): it maps
+each control name and each option label the book's explorations use to its Chinese. A control's
+name is written twice, ``<span class='gb-en' lang='en'>`` and ``<span class='gb-zh'
+lang='zh-CN'>``, and the book's CSS hides the other edition's; an ``<option>`` can hold text only,
+so it keeps its English and carries the Chinese in ``data-gb-zh`` (as does a control, for its
+``aria-label``), which the page script swaps in on a Chinese page. The rule for the file
+(:func:`zh_cn_label`): numbers need no entry; every other label must have one, and a label that
+Chinese text writes as it is (a function, optimiser, initialiser, data set or layer name that is
+code or a proper name: ``relu``, ``adam``, ``he``, ``fashion_mnist``, ``conv1``; a Keras keyword
+such as ``same``) maps to itself. A label without an entry raises a ValueError when its static
+face is written, so the book build (which writes every chapter's) fails instead of showing English
+in the Chinese edition.
+
 :func:`combine_figures` merges the figures of every setting into one; :func:`explorer_html` writes
 the fragment around it; :func:`element` and :func:`json_for_script` are the two escaping
 primitives everything here is written with.
@@ -22,10 +36,15 @@ from __future__ import annotations
 
 import html
 import json
+from functools import lru_cache
+from importlib import resources
+from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Sequence
 
 __all__ = [
+    "LABELS_ZH_CN",
     "SPEC_CLASS",
+    "bilingual_html",
     "combine_figures",
     "control_html",
     "element",
@@ -33,10 +52,15 @@ __all__ = [
     "json_for_script",
     "live_only_html",
     "relayout_of",
+    "zh_cn_label",
+    "zh_cn_labels",
 ]
 
 #: The class of the ``<script type="application/json">`` payload the page's script looks for.
 SPEC_CLASS = "gradbook-explorer-spec"
+
+#: The package data file (next to this module) of the controls' Simplified Chinese labels.
+LABELS_ZH_CN = "labels_zh_CN.json"
 
 #: Elements without an end tag.
 _VOID = frozenset({"input", "br", "img", "hr", "meta", "link"})
@@ -216,12 +240,126 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _labels_path():
+    return resources.files(__package__).joinpath(LABELS_ZH_CN)
+
+
+@lru_cache(maxsize=None)
+def zh_cn_labels() -> Mapping[str, str]:
+    """The Simplified Chinese of every control name and option label, read once from
+    :data:`LABELS_ZH_CN`.
+
+    Returns
+    -------
+    mapping of str to str
+        Read-only; English label to Chinese (itself for a name or code kept as it is).
+
+    Raises
+    ------
+    ValueError
+        If the file is not a JSON object of non-empty strings.
+
+    Examples
+    --------
+    >>> zh_cn_labels()["learning rate"], zh_cn_labels()["relu"]
+    ('学习率', 'relu')
+    """
+    labels = json.loads(_labels_path().read_text(encoding="utf-8"))
+    if not isinstance(labels, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and k.strip() and v.strip() for k, v in labels.items()):
+        raise ValueError(f"{_labels_path()} must be a JSON object of non-empty strings (English label: Chinese).")
+    return MappingProxyType(labels)
+
+
+def zh_cn_label(label: str) -> str:
+    """The Simplified Chinese of a control's name or option label on the static face.
+
+    Numbers are written as they are. Every other label must be in :data:`LABELS_ZH_CN`, where a
+    name or code that Chinese text writes as it is (``relu``, ``adam``, ``conv1``) maps to itself.
+
+    Parameters
+    ----------
+    label : str
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        For a label that is not a number and has no entry, naming the file to add it to.
+
+    Examples
+    --------
+    >>> zh_cn_label("depth"), zh_cn_label("tanh"), zh_cn_label("0.01")
+    ('深度', 'tanh', '0.01')
+    >>> zh_cn_label("wobble")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: The exploration control label 'wobble' has no Simplified Chinese translation: add it to src/gradbook/widgets/labels_zh_CN.json ...
+    """
+    if _is_number(label):
+        return label
+    try:
+        return zh_cn_labels()[label]
+    except KeyError:
+        raise ValueError(
+            f"The exploration control label {label!r} has no Simplified Chinese translation: add it to "
+            f"src/gradbook/widgets/{LABELS_ZH_CN} (read from {_labels_path()}), mapped to its Chinese, or to "
+            "itself if it is a name or code that Chinese text writes as it is (like relu, adam, conv1)."
+        ) from None
+
+
+def bilingual_html(text: str) -> str:
+    """``text`` in a ``<span>``, with its Chinese (:func:`zh_cn_label`) beside it when that differs.
+
+    The two languages are ``<span class='gb-en' lang='en'>`` and ``<span class='gb-zh'
+    lang='zh-CN'>``; the book's CSS shows the one of the page's edition.
+
+    Parameters
+    ----------
+    text : str
+        A control's name (or any label of the static face).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        For a label without a translation (see :func:`zh_cn_label`).
+
+    Examples
+    --------
+    >>> bilingual_html("depth")
+    "<span><span class='gb-en' lang='en'>depth</span><span class='gb-zh' lang='zh-CN'>深度</span></span>"
+    >>> bilingual_html("relu")
+    '<span>relu</span>'
+    """
+    zh = zh_cn_label(text)
+    if zh == text:
+        return element("span", text=text)
+    return element("span", children=[element("span", {"class": "gb-en", "lang": "en"}, text=text),
+                                     element("span", {"class": "gb-zh", "lang": "zh-CN"}, text=zh)])
+
+
+def _zh_if_different(text: str) -> str | None:
+    zh = zh_cn_label(text)
+    return zh if zh != text else None
+
+
 def control_html(dim: int, control: Mapping[str, Any]) -> str:
     """One control of the static face: a range over grid positions for numbers, else a drop-down.
 
     Controls carry ``autocomplete='off'``, so a browser does not restore a value on reload or back
     navigation that the figure does not show (the page's script applies the controls' values on
     load all the same).
+
+    The name is written in English and in Chinese (:func:`bilingual_html`); where a Chinese label
+    differs from the English, the control carries it in ``data-gb-zh`` (for its ``aria-label``),
+    and so does each ``<option>`` (for its text): on a Chinese page the page script swaps them in.
 
     Parameters
     ----------
@@ -231,28 +369,40 @@ def control_html(dim: int, control: Mapping[str, Any]) -> str:
         ``name``, ``labels`` (one per grid value) and ``active`` (the index shown first), as in
         :meth:`gradbook.widgets.Explorer.static_spec`.
 
+    Raises
+    ------
+    ValueError
+        For a name, or a drop-down's option, without a Chinese translation (see
+        :func:`zh_cn_label`).
+
     Examples
     --------
-    >>> control_html(1, {"name": "kernel", "labels": ["blur", "edge"], "active": 1})  # doctest: +NORMALIZE_WHITESPACE
-    "<label class='gradbook-control'><span>kernel</span> <select data-gb-dim='1' aria-label='kernel'
-    autocomplete='off'><option value='0'>blur</option><option value='1' selected>edge</option></select></label>"
-    >>> control_html(0, {"name": "lr", "labels": ["0.1", "1"], "active": 0})  # doctest: +NORMALIZE_WHITESPACE
-    "<label class='gradbook-control'><span>lr</span> <input type='range' data-gb-dim='0' min='0' max='1' step='1'
-    value='0' aria-label='lr' autocomplete='off'> <output data-gb-value='0'>0.1</output></label>"
+    >>> control_html(1, {"name": "kernel", "labels": ["blur", "same"], "active": 1})  # doctest: +NORMALIZE_WHITESPACE
+    "<label class='gradbook-control'><span><span class='gb-en' lang='en'>kernel</span><span class='gb-zh'
+    lang='zh-CN'>卷积核</span></span> <select data-gb-dim='1' aria-label='kernel' data-gb-zh='卷积核'
+    autocomplete='off'><option value='0' data-gb-zh='模糊'>blur</option><option value='1'
+    selected>same</option></select></label>"
+    >>> control_html(0, {"name": "learning rate", "labels": ["0.1", "1"], "active": 0})  # doctest: +NORMALIZE_WHITESPACE
+    "<label class='gradbook-control'><span><span class='gb-en' lang='en'>learning rate</span><span class='gb-zh'
+    lang='zh-CN'>学习率</span></span> <input type='range' data-gb-dim='0' min='0' max='1' step='1' value='0'
+    aria-label='learning rate' data-gb-zh='学习率' autocomplete='off'> <output data-gb-value='0'>0.1</output></label>"
     """
     name = str(control["name"])
     labels = [str(label) for label in control["labels"]]
     active = int(control["active"])
+    name_zh = _zh_if_different(name)
     if all(_is_number(label) for label in labels):
         widget = (
             element("input", {"type": "range", "data-gb-dim": dim, "min": 0, "max": len(labels) - 1, "step": 1,
-                              "value": active, "aria-label": name, "autocomplete": "off"})
+                              "value": active, "aria-label": name, "data-gb-zh": name_zh, "autocomplete": "off"})
             + " " + element("output", {"data-gb-value": dim}, text=labels[active])
         )
     else:
-        options = [element("option", {"value": i, "selected": i == active}, text=label) for i, label in enumerate(labels)]
-        widget = element("select", {"data-gb-dim": dim, "aria-label": name, "autocomplete": "off"}, children=options)
-    return element("label", {"class": "gradbook-control"}, children=[element("span", text=name), " ", widget])
+        options = [element("option", {"value": i, "data-gb-zh": _zh_if_different(label), "selected": i == active},
+                           text=label) for i, label in enumerate(labels)]
+        widget = element("select", {"data-gb-dim": dim, "aria-label": name, "data-gb-zh": name_zh, "autocomplete": "off"},
+                         children=options)
+    return element("label", {"class": "gradbook-control"}, children=[bilingual_html(name), " ", widget])
 
 
 def explorer_html(figure_html: str, spec: Mapping[str, Any], *, div_id: str, traces: int, title: str = "") -> str:
