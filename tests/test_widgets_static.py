@@ -243,7 +243,8 @@ def test_a_name_kept_as_it_is_is_written_once():
     ex = Explorer(draw_layer, {"conv1": choice(["relu", "tanh"])})  # named by its key: no description
     html_text = ex.static_html()
     assert _control_labels(html_text) == [("conv1",)]
-    assert "<span>conv1</span>" in html_text and "gb-zh" not in html_text and "data-gb-zh" not in html_text
+    assert "<span>conv1</span>" in html_text and "data-gb-zh" not in html_text
+    assert html_text.count("gb-zh") == 1  # only the note about the static version, not the control
 
 
 def test_select_options_carry_their_chinese_in_data_gb_zh():
@@ -319,6 +320,14 @@ def test_every_label_of_the_chapters_explorations_is_translated():
         for options in re.findall(r"choice\(\[([^\]]*)\]", code):
             labels |= set(re.findall(r'"([^"]+)"', options))
     assert len(labels) > 40
+    titles = set()  # the explorations' and training panels' titles (shown above the static face)
+    for notebook in sorted((ROOT / "chapters").glob("*.ipynb")):
+        for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+            code = "".join(cell["source"])
+            if cell["cell_type"] == "code" and re.search(r"\b(Explorer|TrainingPanel)\(", code):
+                titles |= {t for t in re.findall(r'\btitle="([^"]+)"', code) if len(t.split()) > 2}
+    assert len(titles) >= 12
+    labels |= titles
     missing = [label for label in sorted(labels) if not static._is_number(label) and label not in static.zh_cn_labels()]
     assert missing == [], f"add these to {LABELS_FILE.relative_to(ROOT)}"
     from gradbook import backprop, conv, data, models, optimizers

@@ -438,10 +438,19 @@ def explorer_html(figure_html: str, spec: Mapping[str, Any], *, div_id: str, tra
         "labels": [c["labels"] for c in controls], "active": [c["active"] for c in controls],
         "members": spec["members"], "relayouts": spec["relayouts"],
     }
-    heading = [element("p", {"class": "gradbook-explorer-title"}, children=[element("strong", text=title)])] if title else []
-    note = element("p", {"class": "gradbook-static-note"}, children=[element("em", text=(
-        f"Static version: precomputed for {settings} setting{'s' if settings != 1 else ''}; use the controls "
-        "above the figure. Run this notebook in JupyterLab for live controls that recompute any setting."))])
+    # A title is free text: shown in both languages when labels_zh_CN.json has it (the book's do,
+    # which its tests check), in English alone otherwise.
+    known = title in zh_cn_labels()
+    heading = [element("p", {"class": "gradbook-explorer-title"}, children=[
+        element("strong", children=[bilingual_html(title)]) if known else element("strong", text=title)])] if title else []
+    notes = {
+        "en": f"Static version: precomputed for {settings} setting{'s' if settings != 1 else ''}; use the controls "
+              "above the figure. Run this notebook in JupyterLab for live controls that recompute any setting.",
+        "zh-CN": f"静态版本：已为 {settings} 种设置预先算好，请用图上方的控件切换。在 JupyterLab 中运行本 notebook，"
+                 "即可使用能重新计算任意设置的实时控件。",
+    }
+    note = "".join(element("p", {"class": f"gradbook-static-note gb-{'en' if lang == 'en' else 'zh'}", "lang": lang},
+                           children=[element("em", text=text)]) for lang, text in notes.items())
     inputs = [control_html(d, c) for d, c in enumerate(controls) if len(c["labels"]) > 1]
     script = element("script", {"type": "application/json", "class": SPEC_CLASS}, children=[json_for_script(payload)])
     return element("div", {"class": "gradbook-explorer", "id": f"{div_id}-explorer"}, children=[
