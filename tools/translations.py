@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LANGUAGE = "zh_CN"
 #: The book's title in each edition (``title`` of ``_config.yml`` is the English one).
-TITLES = {"zh_CN": "gradbook：卷积网络如何学习"}
+TITLES = {"zh_CN": "gradbook：卷积网络是如何学习的"}
 LOCALES = ROOT / "locales"
 # A build folder of its own, so that extracting never touches an HTML build's files (make test runs both at once).
 GETTEXT_OUT = ROOT / "_build" / "i18n"

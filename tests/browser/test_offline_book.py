@@ -369,3 +369,15 @@ def test_each_page_links_to_the_same_page_in_the_other_language(offline_page, bo
         link.click()
         page.wait_for_load_state("load")
         assert page.url == f"{book_url}/{there}", f"{here}'s language link leads to {page.url}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS)
+def test_the_chinese_page_pastes_no_english_phrase_into_its_sentences(path):
+    """A computed value pasted into a Chinese sentence is a number, a name, or the Chinese twin the
+    notebook glues beside an English phrase (``<name>_zh``), never an English phrase."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup((HTML / ZH / path).read_text(encoding="utf-8"), "html.parser")
+    pasted = [s.get_text() for s in soup.select("article .pasted-text")]
+    english = [t for t in pasted if re.search(r"[A-Za-z]{3,}[ ,;]+(?:and |or |to |of )?[A-Za-z]{3,}", t)]
+    assert english == [], f"English pasted into the Chinese page: {english[:5]}"
