@@ -280,6 +280,8 @@ def test_the_chinese_edition_config_sets_the_language_and_otherwise_equals_the_b
     book = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     chinese = yaml.safe_load(target.read_text(encoding="utf-8"))
     assert chinese["sphinx"]["config"].pop("language") == "zh_CN"
+    assert chinese["sphinx"]["config"].pop("nb_code_prompt_show") == "显示代码"
+    assert chinese["sphinx"]["config"].pop("nb_code_prompt_hide") == "隐藏代码"
     assert chinese.pop("title") == "gradbook：卷积网络是如何学习的"
     book.pop("title")
     folders = chinese["sphinx"].pop("local_extensions")

@@ -34,6 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LANGUAGE = "zh_CN"
 #: The book's title in each edition (``title`` of ``_config.yml`` is the English one).
 TITLES = {"zh_CN": "gradbook：卷积网络是如何学习的"}
+#: Words myst-nb writes into the pages from its configuration, not from a page: the button that
+#: unfolds a folded code cell (the book folds only cells' sources).
+SPHINX_CONFIG = {"zh_CN": {"nb_code_prompt_show": "显示代码", "nb_code_prompt_hide": "隐藏代码"}}
 LOCALES = ROOT / "locales"
 # A build folder of its own, so that extracting never touches an HTML build's files (make test runs both at once).
 GETTEXT_OUT = ROOT / "_build" / "i18n"
@@ -60,7 +63,7 @@ def edition_config(source: str | os.PathLike, target: str | os.PathLike, *, lang
         The book's ``_config.yml`` and the copy to write.
     language : str, optional
         Sphinx's ``language`` (``"zh_CN"``): the edition reads its messages from the catalogues,
-        and takes its title from :data:`TITLES`.
+        and takes its title from :data:`TITLES` and myst-nb's words from :data:`SPHINX_CONFIG`.
     execute : bool, default True
         ``False`` turns notebook execution off (for extracting messages).
     """
@@ -70,7 +73,7 @@ def edition_config(source: str | os.PathLike, target: str | os.PathLike, *, lang
     config = yaml.safe_load(source.read_text(encoding="utf-8"))
     sphinx = config.setdefault("sphinx", {})
     if language:
-        sphinx.setdefault("config", {})["language"] = language
+        sphinx.setdefault("config", {}).update(language=language, **SPHINX_CONFIG.get(language, {}))
         config["title"] = TITLES.get(language, config.get("title"))
     if not execute:
         config.setdefault("execute", {})["execute_notebooks"] = "off"

@@ -343,8 +343,9 @@ def test_the_chinese_page_is_in_chinese_and_drawn_with_a_cjk_font(offline_page, 
     heading = page.locator("article h1").first.inner_text()
     assert _CJK.search(heading), f"the title {heading!r} is not translated"
     prose = page.evaluate(
-        "() => Array.from(document.querySelectorAll('article p')).filter(p => !p.closest('.cell_output, pre'))"
-        ".map(p => p.textContent).join(' ')"
+        "() => Array.from(document.querySelectorAll('article p'))"  # shown prose: no output, code or reference list
+        ".filter(p => !p.closest('.cell_output, pre, .citation') && p.getClientRects().length)"
+        ".map(p => p.innerText).join(' ')"
     )
     letters = re.findall(r"[A-Za-z]", re.sub(r"\S*[_./]\S*", " ", prose))
     assert len(_CJK.findall(prose)) > len(letters) / 2, "the prose is mostly not in Chinese"
