@@ -135,8 +135,14 @@ test-live: setup
 	$(BIN)/python -m pytest -p no:cacheprovider tests/browser/test_live_chapters.py tests/browser/test_live_lab.py
 
 # The built book's pages in Chromium, offline: math, figures, static controls, links.
+# The two editions' pages are checked by two browsers at once (the other suites have ended by
+# then, so both cores are free); the English report follows the Chinese one.
+ZH_PAGE_TESTS := zh_CN or chinese or language
 test-pages: book
-	$(BIN)/python -m pytest -p no:cacheprovider tests/browser/test_offline_book.py
+	@$(BIN)/python -m pytest -p no:cacheprovider tests/browser/test_offline_book.py -k "not ($(ZH_PAGE_TESTS))" \
+	  > _build/test-pages-en.log 2>&1 & english=$$!; \
+	$(BIN)/python -m pytest -p no:cacheprovider tests/browser/test_offline_book.py -k "$(ZH_PAGE_TESTS)"; chinese=$$?; \
+	wait $$english; english=$$?; cat _build/test-pages-en.log; exit $$(( english || chinese ))
 
 test-browser: test-live test-pages
 
