@@ -281,9 +281,13 @@ def run(recipe: Recipe, x_train: np.ndarray, y_train: np.ndarray, x_eval: np.nda
     model = build(recipe, x_train.shape[1:], num_classes, steps_per_epoch=steps, seed=seed)
     targets = keras.utils.to_categorical(y_train, num_classes)
     trained = training.train(model, x_train, targets, epochs=recipe.epochs, batch_size=recipe.batch_size, seed=seed)
-    logits = predict(model, x_eval, test_time_flip=recipe.test_time_flip)
-    accuracy = float(np.mean(np.argmax(logits, axis=1) == y_eval))
+    accuracy = _accuracy(model, x_eval, y_eval, test_time_flip=recipe.test_time_flip)
     return Result(recipe=recipe, seed=seed, accuracy=accuracy, seconds=trained.seconds, training=trained, model=model)
+
+
+def _accuracy(model, x: np.ndarray, y: np.ndarray, *, test_time_flip: bool) -> float:
+    """Share of ``x`` whose largest logit (:func:`predict`) is the label ``y``."""
+    return float(np.mean(np.argmax(predict(model, x, test_time_flip=test_time_flip), axis=1) == y))
 
 
 def ablation(recipe: Recipe, x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray, *,
@@ -312,9 +316,8 @@ def ablation(recipe: Recipe, x_train: np.ndarray, y_train: np.ndarray, x_eval: n
     for name, added in additions(recipe).items():
         flipped = rows.get("with augmentation")
         if name == "test_time_augmentation" and flipped is not None and flipped.recipe == dataclasses.replace(added, test_time_flip=False):
-            logits = predict(flipped.model, x_eval, test_time_flip=True)
-            rows[f"with {name}"] = dataclasses.replace(flipped, recipe=added,
-                                                       accuracy=float(np.mean(np.argmax(logits, axis=1) == y_eval)))
+            rows[f"with {name}"] = dataclasses.replace(
+                flipped, recipe=added, accuracy=_accuracy(flipped.model, x_eval, y_eval, test_time_flip=True))
         else:
             rows[f"with {name}"] = run(added, x_train, y_train, x_eval, y_eval, seed=seed)
     return rows
