@@ -30,6 +30,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling tools/edition_config.py, also when imported
+from edition_config import edition_config as _write_edition_config  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 LANGUAGE = "zh_CN"
 #: The book's title in each edition (``title`` of ``_config.yml`` is the English one).
@@ -55,7 +58,7 @@ _LINK = re.compile(r"\]\(([^()\s]+)\)")
 
 def edition_config(source: str | os.PathLike, target: str | os.PathLike, *, language: str | None = None,
                    execute: bool = True) -> None:
-    """Write a copy of the book's configuration for another edition.
+    """Write a copy of the book's configuration for another edition (``tools/edition_config.py``).
 
     Parameters
     ----------
@@ -67,23 +70,9 @@ def edition_config(source: str | os.PathLike, target: str | os.PathLike, *, lang
     execute : bool, default True
         ``False`` turns notebook execution off (for extracting messages).
     """
-    import yaml
-
-    source, target = Path(source).resolve(), Path(target).resolve()
-    config = yaml.safe_load(source.read_text(encoding="utf-8"))
-    sphinx = config.setdefault("sphinx", {})
-    if language:
-        sphinx.setdefault("config", {}).update(language=language, **SPHINX_CONFIG.get(language, {}))
-        config["title"] = TITLES.get(language, config.get("title"))
-    if not execute:
-        config.setdefault("execute", {})["execute_notebooks"] = "off"
-    # Jupyter Book resolves a local extension's folder from the configuration file's own folder.
-    sphinx["local_extensions"] = {name: os.path.relpath(source.parent / path, target.parent)
-                                  for name, path in (sphinx.get("local_extensions") or {}).items()}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "w", encoding="utf-8") as f:
-        f.write(f"# Written by tools/translations.py from {source.name}: do not edit.\n")
-        yaml.safe_dump(config, f, sort_keys=False, allow_unicode=True)
+    sphinx_config = {"language": language, **SPHINX_CONFIG.get(language, {})} if language else None
+    changes = {"title": TITLES[language]} if language in TITLES else None
+    _write_edition_config(source, target, writer="tools/translations.py", sphinx_config=sphinx_config, changes=changes, execute=execute)
 
 
 def _bin(name: str) -> str:
