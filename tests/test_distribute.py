@@ -152,7 +152,7 @@ def test_multiworker_local_mode_reports_a_failed_worker(tmp_path):
     """A worker that fails stops the others and the launcher says which failed and why."""
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "multiworker.py"), "--local", "2",
-                           "--batch-size", "3", "--timeout", "60"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+                           "--batch-size", "3", "--timeout", "300"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=360)
     assert done.returncode != 0
     assert "does not split evenly" in done.stderr and "worker 0 exited" in done.stderr
