@@ -896,19 +896,19 @@ def test_bad_pool_every(pool_every):
 
 
 def test_public_names():
-    assert set(models.__all__) == {"FIXED_ACTIVATIONS", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "fast_cnn", "kernel_initializer", "mlp"}
+    assert set(models.__all__) == {"FIXED_ACTIVATIONS", "FusedBatchNormalization", "INITIALIZERS", "LEARNED_ACTIVATIONS", "NORMALIZATIONS", "cnn", "fast_cnn", "kernel_initializer", "mlp"}
     assert INITIALIZERS == ("glorot", "he", "lecun", "normal")
     assert {"sigmoid", "tanh", "relu"} <= set(FIXED_ACTIVATIONS)
 
 
 # -- fast_cnn: the speed-run's knobs -----------------------------------------------------------------
-def test_fast_cnn_hidden_layer_adds_dense_norm_relu_dropout_before_the_logits():
+def test_fast_cnn_hidden_layer_adds_dense_norm_relu_then_the_dropout_before_the_logits():
     model = fast_cnn((12, 12, 1), filters=(4, 6), hidden=16, dropout=0.2)
     names = [layer.name for layer in model.layers]
-    assert names[-5:] == ["hidden", "norm_3", "act_3", "dropout_2", "logits"]
+    assert names[-6:] == ["flatten", "hidden", "norm_3", "act_3", "dropout", "logits"]
     assert model.get_layer("hidden").kernel.shape == (3 * 3 * 6, 16)
     assert not model.get_layer("hidden").use_bias
-    assert model.get_layer("dropout_2").rate == 0.2
+    assert model.get_layer("dropout").rate == 0.2
     assert model.count_params() == expected_params((12, 12, 1), filters=(4, 6)) - (3 * 3 * 6 * 10 + 10) \
         + 3 * 3 * 6 * 16 + 4 * 16 + 16 * 10 + 10
 
@@ -920,23 +920,99 @@ def test_fast_cnn_batch_norm_momentum_reaches_every_norm_layer():
     assert {layer.momentum for layer in fast_cnn().layers if isinstance(layer, keras.layers.BatchNormalization)} == {0.99}
 
 
-def test_fast_cnn_flip_mirrors_in_training_only():
-    model = fast_cnn((6, 6, 1), filters=(2, 2), flip=True, seed=0)
-    flip = model.get_layer("flip")
-    assert isinstance(flip, keras.layers.RandomFlip) and model.layers[0] is flip
-    x = batch((6, 6, 1), n=64)
-    np.testing.assert_array_equal(np.asarray(flip(x, training=False)), x)
-    out = np.asarray(flip(x, training=True))
-    mirrored = np.array([np.array_equal(o, xi[:, ::-1]) for o, xi in zip(out, x)])
-    kept = np.array([np.array_equal(o, xi) for o, xi in zip(out, x)])
-    assert np.all(mirrored | kept) and mirrored.any() and kept.any()
-
-
 @pytest.mark.parametrize("kwargs, match", [
     ({"hidden": -1}, "hidden"), ({"hidden": 2.5}, "hidden"),
     ({"batch_norm_momentum": 1.0}, "batch_norm_momentum"), ({"batch_norm_momentum": -0.1}, "batch_norm_momentum"),
-    ({"flip": "yes"}, "flip"),
+    ({"stem": -1}, "stem"), ({"stem": 1.5}, "stem"),
+    ({"fused_batch_norm": 1}, "fused_batch_norm"),
 ])
 def test_fast_cnn_rejects_bad_speed_run_knobs(kwargs, match):
     with pytest.raises(ValueError, match=match):
         fast_cnn(**kwargs)
+
+
+def test_fast_cnn_stem_convolves_at_full_resolution_then_the_first_strided_convolution_is_2x2():
+    model = fast_cnn((12, 12, 1), filters=(4, 6), stem=5, seed=0)
+    names = [layer.name for layer in model.layers]
+    assert names[:4] == ["stem", "norm_0", "act_0", "conv_1"]
+    stem, conv_1 = model.get_layer("stem"), model.get_layer("conv_1")
+    assert stem.kernel.shape == (3, 3, 1, 5) and stem.strides == (1, 1) and not stem.use_bias
+    assert conv_1.kernel.shape == (2, 2, 5, 4) and conv_1.strides == (2, 2)
+    assert model.get_layer("act_0").output.shape[1:] == (12, 12, 5)
+    assert model.get_layer("act_2").output.shape[1:] == (3, 3, 6)
+    assert [layer.name for layer in fast_cnn((12, 12, 1)).layers][0] == "conv_1"
+
+
+def test_fast_cnn_fused_batch_norm_replaces_every_norm_layer():
+    model = fast_cnn((12, 12, 1), filters=(4, 6), hidden=8, stem=3, batch_norm_momentum=0.9, fused_batch_norm=True)
+    norms = [layer for layer in model.layers if layer.name.startswith("norm_")]
+    assert len(norms) == 4 and all(isinstance(layer, models.FusedBatchNormalization) for layer in norms)
+    assert {layer.momentum for layer in norms} == {0.9}
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+    plain = fast_cnn((12, 12, 1), filters=(4, 6), hidden=8, stem=3)
+    assert model.count_params() == plain.count_params()
+
+
+# -- FusedBatchNormalization: Keras's batch normalisation, by TensorFlow's fused kernel ---------------
+@pytest.mark.parametrize("shape", [(16, 5, 5, 3), (32, 7)])
+def test_fused_batch_norm_matches_keras_batch_norm_in_training_and_inference(shape):
+    import tensorflow as tf
+
+    x = np.random.default_rng(0).normal(2.0, 3.0, shape).astype("float32")
+    fused = models.FusedBatchNormalization(momentum=0.9)
+    plain = keras.layers.BatchNormalization(momentum=0.9)
+    fused.build(shape), plain.build(shape)
+    rng = np.random.default_rng(1)
+    gamma, beta = rng.uniform(0.5, 2, shape[-1]).astype("float32"), rng.normal(size=shape[-1]).astype("float32")
+    for layer in (fused, plain):
+        layer.gamma.assign(gamma), layer.beta.assign(beta)
+    grads = []
+    for layer in (fused, plain):
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            y = layer(xt, training=True)
+            loss = tf.reduce_sum(y * tf.cos(y))         # any loss that weighs the outputs unequally
+        grads.append(tape.gradient(loss, [xt, layer.gamma.value, layer.beta.value]))
+        if layer is fused:
+            y_fused = np.asarray(y)
+    np.testing.assert_allclose(y_fused, np.asarray(y), rtol=1e-4, atol=1e-4)
+    for g_fused, g_plain in zip(*grads):
+        np.testing.assert_allclose(np.asarray(g_fused), np.asarray(g_plain), rtol=1e-3, atol=1e-3)
+    # The running mean is Keras's; the running variance takes the unbiased batch variance.
+    n = np.prod(shape[:-1])
+    axes = tuple(range(len(shape) - 1))
+    np.testing.assert_allclose(np.asarray(fused.moving_mean), 0.1 * x.mean(axis=axes), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(plain.moving_mean), 0.1 * x.mean(axis=axes), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(fused.moving_variance), 0.9 + 0.1 * x.var(axis=axes) * n / (n - 1), rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(plain.moving_variance), 0.9 + 0.1 * x.var(axis=axes), rtol=1e-4)
+    # Inference normalises with the running statistics.
+    plain.moving_variance.assign(fused.moving_variance)
+    np.testing.assert_allclose(np.asarray(fused(x, training=False)), np.asarray(plain(x, training=False)),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_fused_batch_norm_trains_in_a_model_under_mixed_precision_and_saves():
+    keras.utils.set_random_seed(0)
+    model = fast_cnn((8, 8, 1), filters=(4, 4), hidden=4, fused_batch_norm=True, dtype_policy="mixed_bfloat16")
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = batch((8, 8, 1), n=32), np.arange(32) % 10
+    before = np.asarray(model.get_layer("norm_1").moving_mean).copy()
+    history = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert not np.allclose(np.asarray(model.get_layer("norm_1").moving_mean), before)
+    assert model.get_layer("norm_1").gamma.dtype == "float32"
+    config = models.FusedBatchNormalization(momentum=0.8, epsilon=1e-4, name="n").get_config()
+    again = models.FusedBatchNormalization.from_config(config)
+    assert (again.momentum, again.epsilon, again.name) == (0.8, 1e-4, "n")
+
+
+@pytest.mark.parametrize("kwargs, match", [({"momentum": 1.0}, "momentum"), ({"epsilon": 1e-6}, "epsilon")])
+def test_fused_batch_norm_rejects_bad_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        models.FusedBatchNormalization(**kwargs)
+
+
+def test_fused_batch_norm_names_the_ranks_it_takes():
+    with pytest.raises(ValueError, match="rank 4.*rank 2.*BatchNormalization"):
+        models.FusedBatchNormalization().build((4, 5, 6))

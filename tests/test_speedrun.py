@@ -57,6 +57,7 @@ def test_without_unknown_ingredient_names_the_choices():
     ({"batch_size": 0}, "batch_size"), ({"epochs": 1.5}, "epochs"), ({"label_smoothing": 1.0}, "label_smoothing"),
     ({"dtype_policy": "float64"}, "dtype_policy"), ({"flip": 1}, "flip"), ({"test_time_flip": "no"}, "test_time_flip"),
     ({"batch_norm_momentum": 1.0}, "batch_norm_momentum"), ({"dropout": -0.1}, "dropout"),
+    ({"stem": -2}, "stem"), ({"fused_batch_norm": 0}, "fused_batch_norm"), ({"flip": True, "epochs": 3}, "even"),
 ])
 def test_recipe_rejects_bad_settings_by_name(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -67,7 +68,7 @@ def test_recipe_rejects_bad_settings_by_name(kwargs, match):
 def test_build_follows_the_recipe():
     model = speedrun.build(TINY, (8, 8, 1), 10, steps_per_epoch=5)
     assert model.get_layer("conv_1").filters == 8 and model.get_layer("hidden").units == 16
-    assert model.get_layer("flip") is model.layers[0]
+    assert "flip" not in [layer.name for layer in model.layers]   # mirror images are data: run() makes them
     assert model.get_layer("norm_1").momentum == 0.9
     assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
     assert model.loss.get_config()["from_logits"]
@@ -81,8 +82,16 @@ def test_build_follows_the_recipe():
     constant = speedrun.build(TINY.without("schedule"), (8, 8, 1), 10, steps_per_epoch=5)
     constant.optimizer.iterations.assign(19)
     assert float(constant.optimizer.learning_rate) == pytest.approx(1e-3)
-    assert "flip" not in [layer.name for layer in speedrun.build(TINY.without("augmentation"), (8, 8, 1), 10,
-                                                                   steps_per_epoch=5).layers]
+
+
+def test_build_puts_in_the_stem_and_the_fused_kernel():
+    from gradbook import models
+
+    model = speedrun.build(TINY.adding("stem").adding("fused_batch_norm"), (8, 8, 1), 10, steps_per_epoch=5)
+    assert model.get_layer("stem").filters == speedrun.ADDITIONS["stem"]["stem"]
+    assert all(isinstance(model.get_layer(f"norm_{i}"), models.FusedBatchNormalization) for i in range(4))
+    assert SPEED_RUN.uses("stem") and SPEED_RUN.uses("fused_batch_norm")
+    assert not TINY.without("augmentation").test_time_flip   # test-time mirrors go with the training ones
 
 
 def test_predict_with_test_time_flip_averages_the_image_and_its_mirror():
@@ -98,9 +107,11 @@ def test_predict_with_test_time_flip_averages_the_image_and_its_mirror():
 def test_run_learns_and_is_deterministic(digits):
     a = speedrun.run(TINY, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=0)
     b = speedrun.run(TINY, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=0)
-    assert a.accuracy == b.accuracy  # flips included: they are seeded too
-    assert a.seconds > 0 and a.seconds == a.training.seconds
-    assert len(a.training.history["loss"]) == TINY.epochs
+    assert a.accuracy == b.accuracy
+    assert a.seconds > a.training.seconds > 0      # making the mirror images counts as training time
+    # With mirror images, four epochs are two passes over twice the images.
+    assert len(a.training.history["loss"]) == TINY.epochs // 2
+    assert a.model.optimizer.iterations.numpy() == TINY.epochs // 2 * np.ceil(2 * len(digits.x_train) / TINY.batch_size)
     assert a.recipe is TINY and a.seed == 0
     c = speedrun.run(TINY, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=1)
     assert c.training.history["loss"] != a.training.history["loss"]
@@ -133,7 +144,7 @@ def test_additions_put_in_each_left_out_ingredient_and_nothing_else():
     for name, recipe in added.items():
         changed = {f.name for f in dataclasses.fields(Recipe) if getattr(recipe, f.name) != getattr(SPEED_RUN, f.name)}
         assert changed == set(speedrun.ADDITIONS[name]), name
-    assert speedrun.additions(TINY) == {"precision": TINY.adding("precision")}  # TINY has the rest already
+    assert set(speedrun.additions(TINY)) == {"stem", "fused_batch_norm", "precision"}  # TINY has the rest already
     assert SPEED_RUN.adding("test_time_augmentation").flip  # mirrored at test time only after training on mirrors
 
 
@@ -143,7 +154,7 @@ def test_adding_an_unknown_ingredient_names_the_choices():
 
 
 def test_ablation_rows_and_test_time_augmentation_reusing_the_flipped_network(digits):
-    recipe = Recipe(filters=(4, 4), hidden=4, batch_size=64, epochs=1)
+    recipe = Recipe(filters=(4, 4), hidden=4, batch_size=64, epochs=2)
     rows = speedrun.ablation(recipe, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=0)
     assert list(rows) == ["speed-run", *(f"without {k}" for k in speedrun.ablations(recipe)),
                           *(f"with {k}" for k in speedrun.additions(recipe))]
@@ -153,6 +164,15 @@ def test_ablation_rows_and_test_time_augmentation_reusing_the_flipped_network(di
     assert tta.accuracy == float(np.mean(both == digits.y_test))
     assert rows["with label_smoothing"].recipe == recipe.adding("label_smoothing")
     assert rows["without width"].model is not rows["speed-run"].model
+
+
+def test_ablation_measures_the_recipe_without_test_time_augmentation_on_its_own_network(digits):
+    recipe = Recipe(filters=(4, 4), hidden=4, batch_size=64, epochs=2, flip=True, test_time_flip=True)
+    rows = speedrun.ablation(recipe, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=0)
+    full, plain = rows["speed-run"], rows["without test_time_augmentation"]
+    assert plain.model is full.model and plain.seconds == full.seconds and not plain.recipe.test_time_flip
+    assert plain.accuracy == float(np.mean(np.argmax(speedrun.predict(full.model, digits.x_test), axis=1) == digits.y_test))
+    assert rows["without augmentation"].model is not full.model    # no mirrors in training: trained anew
 
 
 # -- the recorded benchmark result --------------------------------------------------------------------
