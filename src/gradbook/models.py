@@ -486,11 +486,10 @@ def fast_cnn(
     filters : (int, int), default (32, 64)
         Channels of the two convolutions.
     dropout : float, default 0.3
-        Dropout rate before the last layer (and before the hidden dense layer), in [0, 1).
+        Dropout rate before the last layer (after the hidden dense layer, if there is one), in [0, 1).
     hidden : int, default 0
         Units of a dense layer (with batch normalisation and ReLU) between the convolutions and
-        the logits; 0 for none. With a hidden layer, the dropout comes after it (instead of
-        before the logits' layer).
+        the logits; 0 for none. The dropout then comes after it, just before the logits' layer.
     stem : int, default 0
         Channels of a 3x3 convolution at full resolution (stride 1, with batch normalisation and
         ReLU) before the two strided ones; the first strided convolution is then 2x2 (it only
