@@ -70,8 +70,6 @@ def kernel_initializer(name: str, *, scale: float = 1.0, seed: int = 0):
     >>> tuple(init((64, 32)).shape)
     (64, 32)
     """
-    import keras
-
     check_choice(name, "initializer", INITIALIZERS)
     variance = _check_scale(scale, "scale") ** 2
     if name == "glorot":
@@ -138,8 +136,6 @@ class _Remedies:
 
 
 def _norm_layer(kind: str, i: int):
-    import keras
-
     if kind == "batch":
         # momentum 0.9 (Keras: 0.99) so the moving statistics used at test time settle within
         # the few hundred steps of a short run.
@@ -148,8 +144,6 @@ def _norm_layer(kind: str, i: int):
 
 
 def _act_layer(activation: str, i: int):
-    import keras
-
     if activation == "prelu":
         return keras.layers.PReLU(name=f"act_{i}")
     return keras.layers.Activation(activation, name=f"act_{i}")
@@ -163,8 +157,6 @@ def _block(i: int, weighted: Callable, activation: str, remedies: _Remedies, see
     or it is learned; then the layer gets ``None`` and the activation is a layer ``act_i``. The
     normalisation ``norm_i`` goes before or after the activation, and dropout ``drop_i`` last.
     """
-    import keras
-
     norm = [] if remedies.normalization is None else [_norm_layer(remedies.normalization, i)]
     if activation in LEARNED_ACTIVATIONS or (norm and remedies.norm_position == "before"):
         act = _act_layer(activation, i)
@@ -185,8 +177,6 @@ def _assemble(input_shape: tuple[int, ...], stem: list, blocks: list[tuple[list,
     ``sequential`` network (a plain chain) is a ``keras.Sequential``, any other a functional
     ``keras.Model``.
     """
-    import keras
-
     if sequential:
         chain = [layer for block, after in blocks for layer in (*block, *after)]
         return keras.Sequential([keras.Input(input_shape), *stem, *chain, *head], name=name)
@@ -279,8 +269,6 @@ def mlp(
     >>> [layer.name for layer in model.layers][2:]
     ['hidden_1', 'norm_1', 'act_1', 'hidden_2', 'norm_2', 'act_2', 'add_2', 'logits']
     """
-    import keras
-
     input_shape = check_input_shape(input_shape)
     depth, width, num_classes = _check_network(depth, "width", width, activation, initializer, num_classes)
     init_scale = _check_scale(init_scale, "init_scale")
@@ -352,8 +340,6 @@ def cnn(
     >>> [layer.name for layer in model.layers]
     ['hidden_1', 'hidden_2', 'pool_1', 'hidden_3', 'hidden_4', 'flatten', 'logits']
     """
-    import keras
-
     input_shape = check_input_shape(input_shape)
     depth, filters, num_classes = _check_network(depth, "filters", filters, activation, initializer, num_classes)
     if len(input_shape) != 3:
@@ -517,8 +503,6 @@ def fast_cnn(
         For an image shape that is not (height, width, channels), non-positive filter counts,
         a dropout rate or momentum outside [0, 1), a negative ``hidden`` or an unknown dtype policy.
     """
-    import keras
-
     input_shape = check_input_shape(input_shape)
     if len(input_shape) != 3:
         raise ValueError(f"fast_cnn needs an image input_shape (height, width, channels), got {input_shape!r}.")
