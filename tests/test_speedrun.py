@@ -57,7 +57,7 @@ def test_without_unknown_ingredient_names_the_choices():
     ({"batch_size": 0}, "batch_size"), ({"epochs": 1.5}, "epochs"), ({"label_smoothing": 1.0}, "label_smoothing"),
     ({"dtype_policy": "float64"}, "dtype_policy"), ({"flip": 1}, "flip"), ({"test_time_flip": "no"}, "test_time_flip"),
     ({"batch_norm_momentum": 1.0}, "batch_norm_momentum"), ({"dropout": -0.1}, "dropout"),
-    ({"stem": -2}, "stem"), ({"fused_batch_norm": 0}, "fused_batch_norm"), ({"flip": True, "epochs": 3}, "even"),
+    ({"stem": -2}, "stem"), ({"steps_per_execution": 0}, "steps_per_execution"), ({"fused_batch_norm": 0}, "fused_batch_norm"), ({"flip": True, "epochs": 3}, "even"),
 ])
 def test_recipe_rejects_bad_settings_by_name(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -117,6 +117,19 @@ def test_run_learns_and_is_deterministic(digits):
     assert c.training.history["loss"] != a.training.history["loss"]
 
 
+def test_steps_per_execution_runs_the_same_steps_in_fewer_calls(digits):
+    """Grouping steps changes how often Python calls the compiled step, not the training itself."""
+    grouped = dataclasses.replace(TINY, steps_per_execution=4)
+    model = speedrun.build(grouped, (8, 8, 1), 10, steps_per_epoch=5)
+    assert model.steps_per_execution == 4
+    one = speedrun.run(TINY, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=0)
+    four = speedrun.run(grouped, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=0)
+    assert four.model.optimizer.iterations.numpy() == one.model.optimizer.iterations.numpy()
+    for a, b in zip(one.model.get_weights(), four.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert SPEED_RUN.uses("steps_per_execution") and not BASELINE.uses("steps_per_execution")
+
+
 def test_run_learns_digits_without_mirroring_them(digits):
     # Digits are not mirror-symmetric, so this recipe leaves flips out, in training and in testing.
     recipe = dataclasses.replace(TINY, flip=False, test_time_flip=False, epochs=8)
@@ -140,11 +153,16 @@ def test_run_rejects_data_of_the_wrong_shape(digits, bad):
 
 def test_additions_put_in_each_left_out_ingredient_and_nothing_else():
     added = speedrun.additions(SPEED_RUN)
-    assert set(added) == {name for name in speedrun.ADDITIONS if SPEED_RUN.adding(name) != SPEED_RUN}
+    assert set(added) == {name for name in speedrun.ADDITIONS
+                          if not SPEED_RUN.uses(name) and SPEED_RUN.adding(name) != SPEED_RUN}
+    # An ingredient the recipe already uses at another setting (its stem's width) is not "added".
+    assert SPEED_RUN.uses("stem") and "stem" not in added
     for name, recipe in added.items():
         changed = {f.name for f in dataclasses.fields(Recipe) if getattr(recipe, f.name) != getattr(SPEED_RUN, f.name)}
         assert changed == set(speedrun.ADDITIONS[name]), name
-    assert set(speedrun.additions(TINY)) == {"stem", "fused_batch_norm", "precision"}  # TINY has the rest already
+    # TINY has the rest already.
+    assert set(speedrun.additions(TINY)) == {"stem", "fused_batch_norm", "precision", "steps_per_execution"}
+    assert "stem" not in speedrun.additions(dataclasses.replace(TINY, stem=4))
     assert SPEED_RUN.adding("test_time_augmentation").flip  # mirrored at test time only after training on mirrors
 
 
