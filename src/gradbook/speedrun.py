@@ -421,7 +421,7 @@ def recorded() -> dict:
     import json
 
     path = _recorded_path()
-    how = "run `python benchmarks/train_speed.py --only-speed-run --record` (about 25 minutes on 2 cores)"
+    how = "run `python benchmarks/train_speed.py --only-speed-run --record` (about 30 minutes on 2 cores)"
     if not path.is_file():
         raise FileNotFoundError(f"No speed-run result is recorded yet: {how}.")
     result = json.loads(path.read_text())
