@@ -229,7 +229,7 @@ def ablations(recipe: Recipe = SPEED_RUN) -> dict[str, Recipe]:
 
 def additions(recipe: Recipe = SPEED_RUN) -> dict[str, Recipe]:
     """The recipe with each of the :data:`ADDITIONS` it does not use put in, one at a time."""
-    return {name: recipe.adding(name) for name in ADDITIONS if not recipe.uses(name) and recipe.adding(name) != recipe}
+    return {name: recipe.adding(name) for name in ADDITIONS if not recipe.uses(name)}
 
 
 def build(recipe: Recipe, input_shape: tuple[int, ...], num_classes: int, *, steps_per_epoch: int, seed: int = 0):
