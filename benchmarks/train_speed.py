@@ -34,7 +34,7 @@ missed. Usage::
 
     python benchmarks/train_speed.py               # 1-3 (about 2 minutes on 2 cores)
     python benchmarks/train_speed.py --skip-accuracy
-    python benchmarks/train_speed.py --speed-run --only-speed-run --record   # 4 (about 20 minutes)
+    python benchmarks/train_speed.py --speed-run --only-speed-run --record   # 4 (about 30 minutes)
 """
 
 from __future__ import annotations

@@ -934,9 +934,9 @@ def test_fast_cnn_rejects_bad_speed_run_knobs(kwargs, match):
 def test_fast_cnn_stem_convolves_at_full_resolution_then_the_first_strided_convolution_is_2x2():
     model = fast_cnn((12, 12, 1), filters=(4, 6), stem=5, seed=0)
     names = [layer.name for layer in model.layers]
-    assert names[:4] == ["stem", "norm_0", "act_0", "conv_1"]
+    assert names[:4] == ["stem", "act_0", "conv_1", "norm_1"]      # no normalisation of the stem's own
     stem, conv_1 = model.get_layer("stem"), model.get_layer("conv_1")
-    assert stem.kernel.shape == (3, 3, 1, 5) and stem.strides == (1, 1) and not stem.use_bias
+    assert stem.kernel.shape == (3, 3, 1, 5) and stem.strides == (1, 1) and stem.use_bias
     assert conv_1.kernel.shape == (2, 2, 5, 4) and conv_1.strides == (2, 2)
     assert model.get_layer("act_0").output.shape[1:] == (12, 12, 5)
     assert model.get_layer("act_2").output.shape[1:] == (3, 3, 6)
@@ -946,7 +946,7 @@ def test_fast_cnn_stem_convolves_at_full_resolution_then_the_first_strided_convo
 def test_fast_cnn_fused_batch_norm_replaces_every_norm_layer():
     model = fast_cnn((12, 12, 1), filters=(4, 6), hidden=8, stem=3, batch_norm_momentum=0.9, fused_batch_norm=True)
     norms = [layer for layer in model.layers if layer.name.startswith("norm_")]
-    assert len(norms) == 4 and all(isinstance(layer, models.FusedBatchNormalization) for layer in norms)
+    assert len(norms) == 3 and all(isinstance(layer, models.FusedBatchNormalization) for layer in norms)
     assert {layer.momentum for layer in norms} == {0.9}
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
     plain = fast_cnn((12, 12, 1), filters=(4, 6), hidden=8, stem=3)

@@ -89,7 +89,7 @@ def test_build_puts_in_the_stem_and_the_fused_kernel():
 
     model = speedrun.build(TINY.adding("stem").adding("fused_batch_norm"), (8, 8, 1), 10, steps_per_epoch=5)
     assert model.get_layer("stem").filters == speedrun.ADDITIONS["stem"]["stem"]
-    assert all(isinstance(model.get_layer(f"norm_{i}"), models.FusedBatchNormalization) for i in range(4))
+    assert all(isinstance(model.get_layer(f"norm_{i}"), models.FusedBatchNormalization) for i in (1, 2, 3))
     assert SPEED_RUN.uses("stem") and SPEED_RUN.uses("fused_batch_norm")
     assert not TINY.without("augmentation").test_time_flip   # test-time mirrors go with the training ones
 
