@@ -37,13 +37,15 @@ BUDGETS_S = {"learner": 30.0, "book": 90.0, "first_control": 10.0}
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 # Runs inside the chapter's kernel after a learner's Run All: move each explorer to two settings
-# of its first control that lie between grid points (so nothing is cached) and time the redraw;
-# press each Train button once for a setting off the grid.
+# of its first control that lie between grid points (so nothing is cached; a drop-down, which offers
+# only its options, to two it is not showing) and time the redraw; press each Train button once
+# for a setting off the grid.
 PROBE = r'''
 import json as _json
 import numpy as _np
 import time as _time
 from gradbook.widgets import Explorer as _Explorer, TrainingPanel as _TrainingPanel
+from gradbook.widgets.controls import option_values as _option_values
 _report = {}
 for _name, _obj in list(globals().items()):
     if not isinstance(_obj, _TrainingPanel) or _name.startswith("_"):
@@ -61,7 +63,10 @@ for _name, _obj in list(globals().items()):
         continue
     _control, _values = next(iter(_obj.grid.items()))
     _sorted = sorted(_values) if all(isinstance(v, (int, float)) for v in _values) else None
-    if _sorted and len(_sorted) > 1 and all(isinstance(v, int) for v in _sorted):
+    _options = _option_values(_obj.controls[_control])
+    if _options is not None:      # a drop-down offers only its own options: the last two not shown now
+        _targets = [v for v in _options if v != _obj.controls[_control].value][-2:]
+    elif _sorted and len(_sorted) > 1 and all(isinstance(v, int) for v in _sorted):
         _targets = [_sorted[0] + 1, _sorted[-1] - 1]
     elif _sorted and len(_sorted) > 1:
         _targets = [float(_np.sqrt(_sorted[0] * _sorted[1])), float(_np.sqrt(_sorted[-2] * _sorted[-1]))]

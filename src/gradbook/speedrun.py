@@ -9,7 +9,7 @@ Keras runs per call.
 :data:`BASELINE` is chapter 6's ``fast_cnn`` run as it was; :data:`SPEED_RUN` is the recipe
 chosen on a validation split. :func:`run` trains and evaluates one recipe; :func:`ablation` runs the
 recipe and, one at a time, the recipe with each of its ingredients taken out (:func:`ablations`).
-:func:`recorded` is the full benchmark's last result, which chapter 6 shows.
+:func:`recorded` is the full benchmark's last result, which chapter 6b shows.
 
 >>> SPEED_RUN.without("label_smoothing").label_smoothing
 0.0
@@ -187,7 +187,7 @@ ADDITIONS: dict[str, dict[str, Any]] = {
     "steps_per_execution": {"steps_per_execution": 16},
 }
 
-#: Chapter 6's ``fast_cnn`` run: 10 epochs of Adam with warm-up and cosine decay to 0.003.
+#: Chapter 6's ``fast_cnn`` run: 10 epochs of Adam, warmed up to a learning rate of 0.003, then decayed to zero along a cosine.
 BASELINE = Recipe()
 
 #: The speed-run. Chosen by training on the first 50,000 training images and measuring the last
