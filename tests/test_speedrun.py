@@ -170,9 +170,23 @@ def test_adding_an_unknown_ingredient_names_the_choices():
         SPEED_RUN.adding("width")
 
 
-def test_ablation_rows_and_test_time_augmentation_reusing_the_flipped_network(digits):
+def test_ablation_rows_and_test_time_augmentation_reusing_the_flipped_network(digits, caplog, monkeypatch):
+    import logging
+
     recipe = Recipe(filters=(4, 4), hidden=4, batch_size=64, epochs=2)
-    rows = speedrun.ablation(recipe, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=0)
+    levels, train = [], speedrun.run
+
+    def recording_run(*args, **kwargs):
+        levels.append(logging.getLogger("tensorflow").level)
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(speedrun, "run", recording_run)
+    with caplog.at_level(logging.INFO, logger="tensorflow"):
+        rows = speedrun.ablation(recipe, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=0)
+        # Each row traces a network of its own: TensorFlow's warnings (its retracing warning among
+        # them) are held back while the rows train, and the logger's level is given back afterwards.
+        assert logging.getLogger("tensorflow").level == logging.INFO
+    assert levels and set(levels) == {logging.ERROR}
     assert list(rows) == ["speed-run", *(f"without {k}" for k in speedrun.ablations(recipe)),
                           *(f"with {k}" for k in speedrun.additions(recipe))]
     flipped, tta = rows["with augmentation"], rows["with test_time_augmentation"]
