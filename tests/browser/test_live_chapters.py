@@ -13,6 +13,7 @@ import shutil
 
 import nbformat
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from conftest import ROOT, SCREENSHOTS, open_notebook, run_all, shut_down_kernels
 
@@ -87,9 +88,18 @@ def move_first_control(page, root) -> str:
     at_top = handle.evaluate(
         "h => parseFloat(h.getAttribute('aria-valuenow')) >= parseFloat(h.getAttribute('aria-valuemax'))"
     )
-    handle.focus()
-    page.keyboard.press("ArrowLeft" if at_top else "ArrowRight")
-    page.wait_for_function("([el, b]) => el.textContent !== b", arg=[readout.element_handle(), before], timeout=10_000)
+    # A key press can be lost while JupyterLab still moves focus about after Run All; press again
+    # (up to three times) until the readout moves, rather than failing on a lost press.
+    for attempt in range(3):
+        handle.focus()
+        page.keyboard.press("ArrowLeft" if at_top else "ArrowRight")
+        try:
+            page.wait_for_function("([el, b]) => el.textContent !== b", arg=[readout.element_handle(), before],
+                                   timeout=10_000)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
     return readout.text_content()
 
 
