@@ -112,9 +112,25 @@ def test_run_learns_and_is_deterministic(digits):
     # With mirror images, four epochs are two passes over twice the images.
     assert len(a.training.history["loss"]) == TINY.epochs // 2
     assert a.model.optimizer.iterations.numpy() == TINY.epochs // 2 * np.ceil(2 * len(digits.x_train) / TINY.batch_size)
+    assert speedrun.steps(TINY, len(digits.x_train)) == a.model.optimizer.iterations.numpy()
     assert a.recipe is TINY and a.seed == 0
     c = speedrun.run(TINY, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=1)
     assert c.training.history["loss"] != a.training.history["loss"]
+
+
+def test_steps_counts_the_optimiser_steps_of_a_run(digits):
+    # 400 images, batches of 32: 13 batches a pass (the last one short).
+    plain = dataclasses.replace(TINY, flip=False, epochs=3)
+    assert speedrun.steps(plain, 400) == 3 * 13
+    # Mirror images: 4 epochs are 2 passes over 800 images, 25 batches each.
+    assert speedrun.steps(TINY, 400) == 2 * 25
+    result = speedrun.run(plain, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=0)
+    assert result.model.optimizer.iterations.numpy() == speedrun.steps(plain, len(digits.x_train))
+    # The speed-run takes four fifths of the baseline's steps on the 60,000 Fashion-MNIST training images.
+    assert speedrun.steps(SPEED_RUN, 60_000) / speedrun.steps(BASELINE, 60_000) == pytest.approx(0.8)
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(ValueError, match="n_images must be a positive whole number"):
+            speedrun.steps(TINY, bad)
 
 
 def test_steps_per_execution_runs_the_same_steps_in_fewer_calls(digits):

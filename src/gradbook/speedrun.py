@@ -32,7 +32,7 @@ from gradbook.validation import check_choice, check_number, check_whole
 
 __all__ = ["ADDITIONS", "BASELINE", "INGREDIENTS", "Recipe", "Result", "SPEED_RUN", "ablation", "ablations", "additions",
            "build", "predict",
-           "record", "recorded", "run"]
+           "record", "recorded", "run", "steps"]
 
 #: The schedules a recipe may use: warm-up then cosine decay to zero, or a constant rate.
 _SCHEDULES = ("warmup_cosine", "constant")
@@ -285,6 +285,44 @@ def predict(model, x: np.ndarray, *, test_time_flip: bool = False, batch_size: i
     return logits
 
 
+def _passes(recipe: Recipe, n_images: int) -> tuple[int, int]:
+    """Passes over the data :func:`run` makes, and the batches in each, for ``n_images`` training images.
+
+    With ``recipe.flip``, the data are the images and their mirror images: half as many passes over
+    twice as many images.
+    """
+    n_images = check_whole(n_images, "n_images")
+    copies = 2 if recipe.flip else 1
+    return recipe.epochs // copies, int(np.ceil(copies * n_images / recipe.batch_size))
+
+
+def steps(recipe: Recipe, n_images: int) -> int:
+    """The optimiser steps :func:`run` takes to train ``recipe`` on ``n_images`` training images.
+
+    Parameters
+    ----------
+    recipe : Recipe
+    n_images : int
+        Training images (at least 1), before any mirror images are added.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        If ``n_images`` is not a whole number of at least 1.
+
+    Examples
+    --------
+    >>> steps(BASELINE, 60_000)
+    4690
+    """
+    passes, per_pass = _passes(recipe, n_images)
+    return passes * per_pass
+
+
 def run(recipe: Recipe, x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray, *,
         seed: int = 0) -> Result:
     """Train ``recipe`` on the training images and measure its accuracy on the evaluation images.
@@ -320,16 +358,15 @@ def run(recipe: Recipe, x_train: np.ndarray, y_train: np.ndarray, x_eval: np.nda
                              f"label each; got shapes {np.shape(x)} and {np.shape(y)}.")
     num_classes = int(max(y_train.max(), y_eval.max())) + 1
     start = time.perf_counter()
-    passes = recipe.epochs
+    passes, per_pass = _passes(recipe, len(x_train))
     if recipe.flip:
         # The mirror images, made once: half as many passes over twice as many images. (Keras's
         # RandomFlip layer mirrors at random in every step instead, at a cost in time per step.)
-        x_train, y_train, passes = np.concatenate([x_train, x_train[:, :, ::-1]]), np.concatenate([y_train, y_train]), passes // 2
+        x_train, y_train = np.concatenate([x_train, x_train[:, :, ::-1]]), np.concatenate([y_train, y_train])
     targets = keras.utils.to_categorical(y_train, num_classes)
     mirroring = time.perf_counter() - start
-    steps = int(np.ceil(len(x_train) / recipe.batch_size))
     model = build(dataclasses.replace(recipe, epochs=passes, flip=False), x_train.shape[1:], num_classes,
-                  steps_per_epoch=steps, seed=seed)
+                  steps_per_epoch=per_pass, seed=seed)
     trained = training.train(model, x_train, targets, epochs=passes, batch_size=recipe.batch_size, seed=seed)
     accuracy = _accuracy(model, x_eval, y_eval, test_time_flip=recipe.test_time_flip)
     return Result(recipe=recipe, seed=seed, accuracy=accuracy, seconds=trained.seconds + mirroring, training=trained,
