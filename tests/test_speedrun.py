@@ -222,6 +222,28 @@ def test_ablation_measures_the_recipe_without_test_time_augmentation_on_its_own_
     assert rows["without augmentation"].model is not full.model    # no mirrors in training: trained anew
 
 
+def test_ablation_with_chosen_ingredients_trains_only_their_rows(digits, monkeypatch):
+    recipe = Recipe(filters=(4, 4), hidden=4, batch_size=64, epochs=2, flip=True, test_time_flip=True)
+    trained, train = [], speedrun.run
+
+    def counting_run(r, *args, **kwargs):
+        trained.append(r)
+        return train(r, *args, **kwargs)
+
+    monkeypatch.setattr(speedrun, "run", counting_run)
+    rows = speedrun.ablation(recipe, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=0,
+                             ingredients=["augmentation", "stem", "test_time_augmentation"])
+    # "augmentation" is taken out (the recipe uses it); "stem" is added (it does not); the recipe's order is kept.
+    assert list(rows) == ["speed-run", "without augmentation", "without test_time_augmentation", "with stem"]
+    assert trained == [recipe, recipe.without("augmentation"), recipe.adding("stem")]   # test-time row reuses
+    everything = speedrun.ablation(recipe, digits.x_train, digits.y_train, digits.x_test, digits.y_test, seed=0)
+    for name, row in rows.items():
+        assert row.accuracy == everything[name].accuracy      # the same seed: the same rows as in the full ablation
+    with pytest.raises(ValueError, match=r"Unknown ingredient\(s\) 'dropout'.*the ingredients are: width, stem"):
+        speedrun.ablation(recipe, digits.x_train, digits.y_train, digits.x_test, digits.y_test,
+                          ingredients=["stem", "dropout"])
+
+
 # -- the recorded benchmark result --------------------------------------------------------------------
 def test_the_recorded_result_belongs_to_todays_recipes_and_is_self_consistent():
     import statistics

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -379,7 +380,7 @@ def _accuracy(model, x: np.ndarray, y: np.ndarray, *, test_time_flip: bool) -> f
 
 
 def ablation(recipe: Recipe, x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray, *,
-             seed: int = 0) -> dict[str, Result]:
+             seed: int = 0, ingredients: Iterable[str] | None = None) -> dict[str, Result]:
     """The recipe; the recipe with each ingredient it uses taken out; and with each one it leaves out added.
 
     Each row is a :func:`run` with the same seed. A row whose recipe differs from an earlier row's
@@ -391,13 +392,29 @@ def ablation(recipe: Recipe, x_train: np.ndarray, y_train: np.ndarray, x_eval: n
     recipe : Recipe
     x_train, y_train, x_eval, y_eval, seed :
         As for :func:`run`; evaluate on a validation split, never on the test images.
+    ingredients : iterable of str, optional
+        Names from :data:`INGREDIENTS`: only their rows (each taken out if the recipe uses it, else
+        added if :data:`ADDITIONS` has it). All of them when omitted.
 
     Returns
     -------
     dict
         ``"speed-run"`` for the whole recipe, then ``"without <ingredient>"`` for each ingredient
         in :func:`ablations`, then ``"with <ingredient>"`` for each in :func:`additions`.
+
+    Raises
+    ------
+    ValueError
+        For a name that is not one of :data:`INGREDIENTS`.
     """
+    if ingredients is None:
+        wanted = set(INGREDIENTS)
+    else:
+        wanted = set(ingredients) if not isinstance(ingredients, str) else {ingredients}
+        unknown = sorted(wanted - set(INGREDIENTS), key=str)
+        if unknown:
+            raise ValueError(f"Unknown ingredient(s) {', '.join(map(repr, unknown))}; the ingredients are: "
+                             f"{', '.join(INGREDIENTS)}.")
     rows: dict[str, Result] = {}
 
     def measure(name: str, r: Recipe) -> None:
@@ -417,9 +434,11 @@ def ablation(recipe: Recipe, x_train: np.ndarray, y_train: np.ndarray, x_eval: n
     try:
         measure("speed-run", recipe)
         for name, reduced in ablations(recipe).items():
-            measure(f"without {name}", reduced)
+            if name in wanted:
+                measure(f"without {name}", reduced)
         for name, added in additions(recipe).items():
-            measure(f"with {name}", added)
+            if name in wanted:
+                measure(f"with {name}", added)
     finally:
         tf_logger.setLevel(level)
     return rows
