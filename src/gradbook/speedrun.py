@@ -410,11 +410,8 @@ def ablation(recipe: Recipe, x_train: np.ndarray, y_train: np.ndarray, x_eval: n
     if ingredients is None:
         wanted = set(INGREDIENTS)
     else:
-        wanted = set(ingredients) if not isinstance(ingredients, str) else {ingredients}
-        unknown = sorted(wanted - set(INGREDIENTS), key=str)
-        if unknown:
-            raise ValueError(f"Unknown ingredient(s) {', '.join(map(repr, unknown))}; the ingredients are: "
-                             f"{', '.join(INGREDIENTS)}.")
+        wanted = {check_choice(name, "ingredient", tuple(INGREDIENTS))
+                  for name in ([ingredients] if isinstance(ingredients, str) else ingredients)}
     rows: dict[str, Result] = {}
 
     def measure(name: str, r: Recipe) -> None:
